@@ -1,0 +1,1 @@
+"""infvsr-bench: long-form VSR benchmark."""

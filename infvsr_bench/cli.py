@@ -1,0 +1,176 @@
+"""The ``infvsr-bench`` command: parses arguments, builds specs, maps typed errors to exit codes.
+
+Exit codes: 0 ok; 1 a clip failed at run time (recorded, the run went on) or a check failed; 2 bad input
+(one line on stderr, nothing started). Results go to stdout, logs and progress to stderr.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import BadInput
+
+DEFAULT_METHODS = "bicubic,lanczos"
+log = logging.getLogger("infvsr_bench")
+
+
+def _split(values: tuple[str, ...] | str | None) -> list[str]:
+    if not values:
+        return []
+    if isinstance(values, str):
+        values = (values,)
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def cli(verbose: int) -> None:
+    """Benchmark and streaming metrics for long-form video super-resolution.
+
+    \b
+    Examples:
+      infvsr-bench run                                  # default methods on synthetic-long
+      infvsr-bench run --method bicubic --max-frames 200
+      infvsr-bench build-dataset synthetic-long-real
+      infvsr-bench leaderboard --runs reports --output leaderboard.md
+    """
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("infvsr_bench").setLevel(min(level, logging.INFO))
+
+
+@cli.command()
+@click.option("--method", "methods", multiple=True, help=f"Method name(s), comma-separated [{DEFAULT_METHODS}].")
+@click.option("--dataset", default="synthetic-long", show_default=True,
+              help="Recipe name, recipe .toml, manifest.json or dataset folder (built first if not cached).")
+@click.option("--metrics", "metric_specs", multiple=True,
+              help="Metrics, comma-separated; parameters as name:key=value (default psnr,ssim).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Run folder (with several methods: their parent). Default RUNS_ROOT/DATASET/METHOD.")
+@click.option("--runs-root", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="Root of the default run folders.")
+@click.option("--max-frames", type=int, default=None, help="Only the first N frames of each clip.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
+@click.option("--resume", is_flag=True, help="Continue a run in its folder, skipping finished clips.")
+@click.option("--overwrite", is_flag=True,
+              help="Recompute a run whose folder already holds this same run (a different run is never touched).")
+@click.option("--no-verify", is_flag=True, help="Skip the sha256 check of the dataset files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON on stdout.")
+def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resume, overwrite, no_verify, as_json):
+    """Benchmark method(s) on a dataset, streaming, and write records + report."""
+    from . import runner
+
+    names = _split(methods) or _split(DEFAULT_METHODS)
+    if len(set(names)) != len(names):
+        raise BadInput("a method is listed twice")
+    if resume and overwrite:
+        raise BadInput("--resume and --overwrite exclude each other")
+    prepared = []
+    for name in names:  # validate everything before any heavy work
+        target = out if (out is None or len(names) == 1) else out / name
+        spec = runner.RunSpec(method=name, dataset=dataset, metrics=_split(metric_specs) or None, out=target,
+                              max_frames=max_frames, device=device, resume=resume, overwrite=overwrite,
+                              verify_hashes=not no_verify, progress=sys.stderr.isatty())
+        prepared.append(runner.prepare(spec, runs_root=runs_root))
+    results = [runner.execute(p) for p in prepared]
+    if as_json:
+        click.echo(json.dumps([r.summary for r in results], indent=2, sort_keys=True, default=str))
+    else:
+        for r in results:
+            click.echo(_summary_text(r))
+    failed = [f"{r.summary['method']['name']}/{c}" for r in results for c in r.failed]
+    if failed:
+        click.echo(f"error: {len(failed)} clip(s) failed: {', '.join(failed)} (see clips.jsonl)", err=True)
+    sys.exit(1 if failed else 0)
+
+
+def _summary_text(r) -> str:
+    from .report import fmt
+
+    s = r.summary
+    lines = [f"{s['method']['name']} on {s['dataset']['name']} ({s['dataset']['degradation']}): "
+             f"{s['clips']['ok']}/{s['clips']['total']} clips ok, {s['clips']['frames']} frames -> {r.run_dir}"]
+    for label, m in s["metrics"].items():
+        lines.append(f"  {label:<24} {fmt(m['mean']):>10}  95% CI [{fmt(m['ci95'][0])}, {fmt(m['ci95'][1])}]"
+                     f"  drift {fmt(m['drift_mean'])}")
+    thr = s.get("throughput") or {}
+    if thr:
+        lines.append(f"  {'fps':<24} {fmt(thr['fps']):>10}  ({thr['output_size']}, {thr['device']})")
+    return "\n".join(lines)
+
+
+@cli.command("build-dataset")
+@click.argument("recipe")
+@click.option("--max-frames", type=int, default=None, help="Only the first N frames of each clip.")
+@click.option("--force", is_flag=True, help="Rebuild even if a matching build exists.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where media go [$INFVSR_BENCH_DATA or the user cache].")
+def build_dataset(recipe, max_frames, force, data_dir):
+    """Materialise a dataset RECIPE (name or .toml) into LR/HR videos + manifest.json."""
+    from . import datasets
+
+    if max_frames is not None and max_frames < 1:
+        raise BadInput(f"--max-frames must be at least 1, got {max_frames}")
+    path = datasets.build(recipe, max_frames=max_frames, data_dir=data_dir, force=force)
+    click.echo(str(path))
+
+
+@cli.command()
+@click.option("--runs", "runs_root", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Folder searched for run summaries.")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("leaderboard.md"), show_default=True)
+@click.option("--check", is_flag=True, help="Exit 1 if OUTPUT differs from what the summaries give.")
+def leaderboard(runs_root, output, check):
+    """Regenerate leaderboard.md from every summary.json under --runs."""
+    from . import report
+
+    if not runs_root.is_dir():
+        raise BadInput(f"runs folder not found: {runs_root}")
+    if check:
+        if report.leaderboard_is_current(runs_root, output):
+            click.echo(f"{output} is up to date")
+            return
+        click.echo(f"error: {output} is stale; run `infvsr-bench leaderboard --runs {runs_root} "
+                   f"--output {output}`", err=True)
+        sys.exit(1)
+    click.echo(str(report.write_leaderboard(runs_root, output)))
+
+
+@cli.command("list")
+@click.argument("what", type=click.Choice(["methods", "metrics", "datasets"]))
+def list_(what):
+    """List registered methods, metrics, or dataset recipes."""
+    if what == "methods":
+        from .methods import METHODS as reg
+    elif what == "metrics":
+        from .metrics import METRICS as reg
+    else:
+        from . import datasets
+
+        for r in datasets.list_recipes():
+            click.echo(f"{r['name']:<24} {r.get('source', ''):<10} {r.get('description', '')}")
+        return
+    for name in reg.names():
+        click.echo(f"{name:<24} {reg.help(name)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one line on stderr and exit 2 for any usage or input error."""
+    try:
+        cli.main(args=argv, prog_name="infvsr-bench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:  # click's own usage errors: one line, exit 2
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except BadInput as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except SystemExit:
+        raise
+    sys.exit(0)

@@ -1,0 +1,71 @@
+"""The method adapter protocol: every VSR method is driven through these five members.
+
+Adapters see frames only (never metrics or datasets): ``setup`` once, ``reset`` per video, ``step`` per LR
+chunk returning any number (≥ 0) of SR frames in order, ``flush`` at the end for frames still held back.
+Over a video the frames out equal the frames in.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """Static facts about a method that the runner and reports rely on."""
+
+    name: str
+    scale: int
+    causal: bool
+    chunk_frames: int
+    delay_frames: int = 0
+    random_weights: bool = False
+    track: str = "online"  # online (causal, streaming) | offline
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class Method(Protocol):
+    info: MethodInfo
+
+    def setup(self, device: str = "cpu", dtype: torch.dtype = torch.float32) -> None: ...
+
+    def reset(self, meta: dict[str, Any] | None = None) -> None: ...
+
+    def step(self, lr_chunk: torch.Tensor) -> torch.Tensor: ...
+
+    def flush(self) -> torch.Tensor: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class FrameWiseMethod:
+    """Helper base for methods that map each LR frame to one SR frame independently (no state, no delay)."""
+
+    info: MethodInfo
+
+    def __init__(self, **params: Any):
+        self.params = params
+        self.device = "cpu"
+
+    def setup(self, device: str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        self.device = device
+
+    def reset(self, meta: dict[str, Any] | None = None) -> None:
+        pass
+
+    def upscale(self, lr: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def step(self, lr_chunk: torch.Tensor) -> torch.Tensor:
+        return self.upscale(lr_chunk.to(self.device)).clamp_(0, 1)
+
+    def flush(self) -> torch.Tensor:
+        return torch.empty(0, 3, 0, 0)
+
+    def describe(self) -> dict[str, Any]:
+        return {"info": self.info.as_dict(), "params": dict(sorted(self.params.items()))}

@@ -1,0 +1,60 @@
+"""Streaming metrics by name: ``get_metric(name, **params)``."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import BadInput
+from ..registry import Registry
+from .base import StreamingMetric
+
+METRICS = Registry("metric")
+METRICS.register("psnr", "infvsr_bench.metrics.fidelity:PSNR",
+                 help="PSNR in dB (BasicSR convention by default; presets basicsr|pyiqa, color, crop_border)")
+METRICS.register("ssim", "infvsr_bench.metrics.fidelity:SSIM",
+                 help="SSIM (BasicSR convention by default: 11x11 Gaussian sigma 1.5, valid, float64)")
+
+DEFAULT_METRICS = ("psnr", "ssim")
+
+
+def get_metric(name: str, **params: Any) -> StreamingMetric:
+    """Build a registered streaming metric."""
+    return METRICS.get(name)(**params)
+
+
+def _cast(value: str) -> Any:
+    low = value.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def parse_metric_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"psnr:preset=pyiqa:crop_border=4"`` → ``("psnr", {"preset": "pyiqa", "crop_border": 4})``."""
+    name, *rest = [p.strip() for p in spec.strip().split(":")]
+    params: dict[str, Any] = {}
+    for item in rest:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadInput(f"bad metric parameter {item!r} in {spec!r}: expected key=value")
+        params[key.strip()] = _cast(value.strip())
+    return METRICS.canonical(name), params
+
+
+def metric_from_spec(spec: str) -> StreamingMetric:
+    """Build a metric from a CLI spec; its ``label`` (the column and series name) is the normalised spec."""
+    name, params = parse_metric_spec(spec)
+    try:
+        metric = get_metric(name, **params)
+    except TypeError as exc:
+        raise BadInput(f"metric {name}: {exc}") from exc
+    metric.label = ":".join([name] + [f"{k}={v}" for k, v in sorted(params.items())])
+    return metric
+
+
+__all__ = ["METRICS", "DEFAULT_METRICS", "StreamingMetric", "get_metric", "metric_from_spec",
+           "parse_metric_spec"]

@@ -1,0 +1,54 @@
+"""Name → factory tables with aliases, lazy imports and did-you-mean errors.
+
+Entries are ``"module:attr"`` strings so that listing names imports nothing heavy.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any, Callable
+
+from .errors import UnknownName
+
+
+class Registry:
+    """A small registry: ``register(name, "pkg.mod:Factory", aliases=...)`` then ``get(name)``."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, str | Callable[..., Any]] = {}
+        self._aliases: dict[str, str] = {}
+        self._help: dict[str, str] = {}
+
+    def register(self, name: str, target: str | Callable[..., Any], *, aliases: tuple[str, ...] = (),
+                 help: str = "") -> None:
+        if name in self._entries or name in self._aliases:
+            raise ValueError(f"{self.kind} {name!r} registered twice")
+        self._entries[name] = target
+        self._help[name] = help
+        for alias in aliases:
+            self._aliases[alias] = name
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def help(self, name: str) -> str:
+        return self._help[self.canonical(name)]
+
+    def canonical(self, name: str) -> str:
+        key = name.strip().lower()
+        if key in self._entries:
+            return key
+        if key in self._aliases:
+            return self._aliases[key]
+        choices = list(self._entries) + list(self._aliases)
+        close = difflib.get_close_matches(key, choices, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownName(f"unknown {self.kind} {name!r}{hint} (known: {', '.join(self.names())})")
+
+    def get(self, name: str) -> Callable[..., Any]:
+        target = self._entries[self.canonical(name)]
+        if isinstance(target, str):
+            module, _, attr = target.partition(":")
+            target = getattr(importlib.import_module(module), attr)
+        return target

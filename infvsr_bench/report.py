@@ -1,0 +1,182 @@
+"""Markdown a person reads: each run's ``report.md`` and the cross-run ``leaderboard.md``.
+
+Both are pure functions of the records (no clocks, no host lookups), so regenerating them from the same
+summaries gives the same bytes and ``leaderboard --check`` can tell a stale file.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from . import records
+
+ARROW = {True: "↑", False: "↓"}
+
+
+def fmt(v: Any, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    if isinstance(v, float):
+        if abs(v) >= 100:
+            return f"{v:.1f}"
+        if abs(v) >= 10:
+            return f"{v:.2f}"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def metric_title(m: dict[str, Any]) -> str:
+    unit = f" ({m['unit']})" if m.get("unit") else ""
+    return f"{m['label']}{unit} {ARROW[bool(m['higher_is_better'])]}"
+
+
+def fps_cell(thr: dict[str, Any]) -> str:
+    if not thr or thr.get("fps") is None:
+        return "—"
+    return f"{fmt(thr['fps'])} @ {thr.get('output_size', '?')}, {thr.get('device', '?')}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def render_run_report(run_dir: Path, summary: dict[str, Any]) -> str:
+    clips = {c["clip"]: c for c in records.read_clips(run_dir)}
+    meth, ds = summary["method"], summary["dataset"]
+    lines = [f"# {meth['name']} on {ds['name']} ({ds['degradation']})", ""]
+    if meth.get("random_weights"):
+        lines += ["> **Random weights: speed and memory measurement only. Quality numbers are not shown.**", ""]
+    frames = "all frames" if summary["max_frames"] is None else f"first {summary['max_frames']} frames per clip"
+    c = summary["clips"]
+    lines += [f"- clips: {c['ok']} ok, {c['failed']} failed, {c['pending']} pending of {c['total']} ({frames}; "
+              f"{c['frames']} frames scored)",
+              f"- method: track {meth['track']}, causal {meth['causal']}, x{meth['scale']}, "
+              f"chunk {meth['chunk_frames']} frames, params `{records.dumps(meth['params'], indent=None)}`",
+              f"- run key `{summary['run_key']}`, comparability key `{summary['comparability_key']}`, "
+              f"dataset manifest sha256 `{ds['manifest_sha256'][:16]}`", ""]
+    metrics = summary["metrics"]
+    if metrics and not meth.get("random_weights"):
+        lines += ["## Scores", "", "Mean of clip means with a 95% bootstrap interval over clips; drift is the "
+                  "mean over clips of (last window − first window).", ""]
+        rows = [[metric_title(m), fmt(m["mean"]), f"[{fmt(m['ci95'][0])}, {fmt(m['ci95'][1])}]",
+                 fmt(m["drift_mean"]), str(m["n_clips"])] for m in metrics.values()]
+        lines += _table(["Metric", "Mean", "95% CI", "Drift", "Clips"], rows) + [""]
+        labels = list(metrics)
+        rows = []
+        for cid, rec in sorted(clips.items()):
+            if rec["status"] == "ok":
+                rows.append([cid, str(rec["frames"])] + [fmt(rec["metrics"][lb]["mean"]) for lb in labels]
+                            + [fmt(rec["throughput"]["fps"]), "ok"])
+            else:
+                rows.append([cid, "—"] + ["—" for _ in labels] + ["—", f"failed: {rec.get('error', '?')}"])
+        lines += ["## Per clip", ""] + _table(["Clip", "Frames"] + labels + ["FPS", "Status"], rows) + [""]
+    elif c["failed"]:
+        rows = [[cid, f"failed: {rec.get('error', '?')}"] for cid, rec in sorted(clips.items())
+                if rec["status"] != "ok"]
+        lines += ["## Failed clips", ""] + _table(["Clip", "Status"], rows) + [""]
+    if summary.get("unavailable"):
+        lines += ["## Unavailable metrics", ""]
+        lines += [f"- `{k}`: {v}" for k, v in sorted(summary["unavailable"].items())] + [""]
+    thr = summary.get("throughput") or {}
+    if thr:
+        lines += ["## Throughput", "",
+                  f"Steady-state {fmt(thr['fps'])} frames/s of the method alone (first chunk of each clip excluded "
+                  f"as warm-up), {thr['input_size']} → {thr['output_size']}, {thr['device']}, {thr['dtype']}. "
+                  f"Chunk latency p50 {fmt(thr['latency_p50_ms'], 2)} ms, p95 {fmt(thr['latency_p95_ms'], 2)} ms; "
+                  f"first output frame after {fmt(thr['first_frame_ms'], 2)} ms; peak host memory "
+                  f"{fmt(thr['peak_rss_mb'])} MiB; wall time {fmt(thr['wall_seconds'])} s for {thr['frames']} "
+                  f"frames (decode and metrics included).", ""]
+    lines += ["## Conventions", ""] + [f"- {k}: {v}" for k, v in sorted(summary["conventions"].items())]
+    for m in metrics.values():
+        lines.append(f"- `{m['label']}`: {m['name']} v{m['version']}, params "
+                     f"`{records.dumps(m['params'], indent=None)}`")
+    return "\n".join(lines) + "\n"
+
+
+def write_run_report(run_dir: Path, summary: dict[str, Any]) -> Path:
+    path = Path(run_dir) / "report.md"
+    records.atomic_write_text(path, render_run_report(Path(run_dir), summary))
+    return path
+
+
+def _rank_marks(values: list[float | None], higher: bool) -> list[str]:
+    """'best' / 'second' / '' per value (ties share a mark)."""
+    finite = sorted({v for v in values if v is not None and math.isfinite(v)}, reverse=higher)
+    best = finite[0] if finite else None
+    second = finite[1] if len(finite) > 1 else None
+    return ["best" if v is not None and v == best else "second" if v is not None and v == second else ""
+            for v in values]
+
+
+def render_leaderboard(runs_root: Path, output: Path) -> str:
+    """One table per (dataset, degradation, comparability key); best in bold, second in italics."""
+    groups: dict[tuple, list[tuple[Path, dict[str, Any]]]] = defaultdict(list)
+    for path in records.find_summaries(runs_root):
+        s = records.read_json(path)
+        ds = s["dataset"]
+        groups[(ds["name"], ds["degradation"], s["max_frames"] or 0, s["comparability_key"])].append((path, s))
+    lines = ["# infvsr-bench leaderboard", "",
+             f"Generated by `infvsr-bench leaderboard` from the run summaries under `{_rel(runs_root, output)}`. "
+             "Do not edit by hand. Scores are means of clip means with 95% bootstrap intervals over clips; "
+             "**bold** is best, *italics* second best. Runs share a table only when their dataset bytes, "
+             "degradation, frame limit, metric versions and parameters all match.", ""]
+    if not groups:
+        lines += ["No runs yet: `infvsr-bench run` writes them.", ""]
+    footnotes: list[str] = []
+    for (name, degr, maxf, key), runs in sorted(groups.items(), key=lambda kv: kv[0]):
+        runs.sort(key=lambda r: (r[1]["method"]["name"], str(r[0])))
+        frames = "all frames" if not maxf else f"first {maxf} frames per clip"
+        lines += [f"## {name} · {degr} · {frames}", "", f"Comparability key `{key}`.", ""]
+        metric_meta: dict[str, dict[str, Any]] = {}
+        for _, s in runs:
+            for lb, m in s["metrics"].items():
+                metric_meta.setdefault(lb, m)
+        labels = list(metric_meta)
+        cols: dict[str, list[str]] = {}
+        for lb in labels:
+            vals = [None if s["method"].get("random_weights") else s["metrics"].get(lb, {}).get("mean")
+                    for _, s in runs]
+            marks = _rank_marks(vals, bool(metric_meta[lb]["higher_is_better"]))
+            cells = []
+            for (_, s), v, mark in zip(runs, vals, marks):
+                m = s["metrics"].get(lb)
+                cell = "—" if v is None or m is None else f"{fmt(v)} [{fmt(m['ci95'][0])}, {fmt(m['ci95'][1])}]"
+                cells.append(f"**{cell}**" if mark == "best" else f"*{cell}*" if mark == "second" else cell)
+            cols[lb] = cells
+        rows = []
+        for i, (path, s) in enumerate(runs):
+            c = s["clips"]
+            rep = _rel(path.parent / "report.md", output)
+            name_cell = s["method"]["name"] + (" (random weights)" if s["method"].get("random_weights") else "")
+            rows.append([name_cell, s["method"]["track"]] + [cols[lb][i] for lb in labels]
+                        + [fps_cell(s.get("throughput")), f"{c['ok']}/{c['total']}", f"[report]({rep})"])
+        lines += _table(["Method", "Track"] + [metric_title(metric_meta[lb]) for lb in labels]
+                        + ["FPS", "Clips", "Run"], rows) + [""]
+        for lb in labels:
+            m = metric_meta[lb]
+            note = f"`{lb}`: {m['name']} v{m['version']}, params `{records.dumps(m['params'], indent=None)}`"
+            if note not in footnotes:
+                footnotes.append(note)
+    if footnotes:
+        lines += ["## Metric conventions", ""] + [f"- {n}" for n in footnotes]
+        lines += ["- FPS: steady-state frames/s of the method alone (warm-up chunk excluded) at the stated "
+                  "output size and device.", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _rel(path: Path, output: Path) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), Path(output).resolve().parent)).as_posix()
+
+
+def write_leaderboard(runs_root: Path, output: Path) -> Path:
+    records.atomic_write_text(output, render_leaderboard(runs_root, output))
+    return output
+
+
+def leaderboard_is_current(runs_root: Path, output: Path) -> bool:
+    return output.exists() and output.read_text(encoding="utf-8") == render_leaderboard(runs_root, output)

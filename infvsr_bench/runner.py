@@ -1,0 +1,346 @@
+"""The one clip loop: resolve → validate → stream LR (and HR) through a method and the metrics → records.
+
+:func:`prepare` does every check that can fail on bad input (dataset, method, metrics, output folder) and
+raises :class:`~infvsr_bench.errors.BadInput` before any heavy work. :func:`execute` then runs clip after
+clip; a clip that fails is recorded with its reason and the run goes on. Memory is bounded by one chunk of
+LR/HR/SR frames plus the method's and metrics' own fixed state, whatever the video length.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import aggregate, datasets, provenance, records
+from .errors import BadInput, MethodError
+from .methods import Method, get_method
+from .metrics import DEFAULT_METRICS, StreamingMetric, metric_from_spec
+from .throughput import ClipTimer
+from .video_io import FrameReader, quantize
+
+log = logging.getLogger(__name__)
+
+CONVENTIONS = {
+    "output_quantization": "uint8 round-to-nearest before scoring (as when saved)",
+    "clip_pooling": "mean of per-frame values",
+    "dataset_pooling": "mean of clip means (clips weighted equally)",
+    "ci": f"percentile bootstrap over clips, 95%, {aggregate.BOOTSTRAP_RESAMPLES} resamples, "
+          f"seed {aggregate.BOOTSTRAP_SEED}",
+}
+
+
+@dataclass
+class RunSpec:
+    """What the user asked for, before anything is resolved."""
+
+    method: str = "bicubic"
+    dataset: str = "synthetic-long"
+    metrics: list[str] | None = None
+    out: Path | None = None
+    max_frames: int | None = None
+    device: str = "cpu"
+    resume: bool = False
+    overwrite: bool = False
+    verify_hashes: bool = True
+    method_params: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+
+@dataclass
+class PreparedRun:
+    spec: RunSpec
+    run_dir: Path
+    manifest: dict[str, Any]
+    method: Method
+    metrics: list[StreamingMetric]
+    run_key: str
+    comparability_key: str
+    done: set[str]
+
+
+def default_run_dir(root: Path, dataset_name: str, method: str, max_frames: int | None) -> Path:
+    suffix = f"-max{max_frames}" if max_frames else ""
+    return Path(root) / f"{dataset_name}{suffix}" / method
+
+
+def _check_device(device: str) -> None:
+    if device == "cpu":
+        return
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise BadInput(f"--device {device}: no CUDA device is available here")
+        return
+    raise BadInput(f"unknown device {device!r}: use cpu or cuda[:N]")
+
+
+def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
+    """Resolve and validate everything; raise BadInput on anything that cannot work. Writes run.json."""
+    if spec.max_frames is not None and spec.max_frames < 1:
+        raise BadInput(f"--max-frames must be at least 1, got {spec.max_frames}")
+    _check_device(spec.device)
+    method = get_method(spec.method, **spec.method_params)
+    metric_specs = list(spec.metrics) if spec.metrics else list(DEFAULT_METRICS)
+    metrics = [metric_from_spec(s) for s in metric_specs]
+    labels = [m.label for m in metrics]
+    if len(set(labels)) != len(labels):
+        raise BadInput(f"metric listed twice: {', '.join(sorted({x for x in labels if labels.count(x) > 1}))}")
+
+    manifest = datasets.resolve(spec.dataset, max_frames=spec.max_frames, check=False)
+    datasets.verify(manifest, hashes=spec.verify_hashes)
+    if int(manifest["scale"]) != method.info.scale:
+        raise BadInput(f"method {method.info.name} upscales x{method.info.scale} but dataset "
+                       f"{manifest['name']} is x{manifest['scale']}")
+    if not manifest["has_hr"]:
+        fr = [m.label for m in metrics if m.mode == "FR"]
+        if fr and spec.metrics:
+            raise BadInput(f"dataset {manifest['name']} has no ground truth; full-reference metrics "
+                           f"{', '.join(fr)} cannot run (use no-reference metrics)")
+        metrics = [m for m in metrics if m.mode != "FR"]
+        if not metrics:
+            raise BadInput(f"dataset {manifest['name']} has no ground truth and no no-reference metric was "
+                           f"asked for")
+
+    dataset_info = {k: manifest[k] for k in ("name", "manifest_sha256", "degradation", "has_hr", "scale")}
+    metric_desc = [m.describe() for m in metrics]
+    key_src = {"method": method.describe(), "dataset": manifest["manifest_sha256"], "metrics": metric_desc,
+               "max_frames": spec.max_frames, "conventions": CONVENTIONS}
+    run_key = records.stable_hash(key_src)
+    comp_key = aggregate.comparability_key(dataset_info, metric_desc, CONVENTIONS, spec.max_frames)
+
+    run_dir = Path(spec.out) if spec.out else default_run_dir(runs_root, manifest["name"], method.info.name,
+                                                               spec.max_frames)
+    done = _check_run_dir(run_dir, run_key, spec.resume, spec.overwrite)
+    prepared = PreparedRun(spec, run_dir, manifest, method, metrics, run_key, comp_key, done)
+    _write_run_json(prepared, dataset_info, metric_desc)
+    return prepared
+
+
+def _check_run_dir(run_dir: Path, run_key: str, resume: bool, overwrite: bool = False) -> set[str]:
+    run_json = run_dir / "run.json"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise BadInput(f"output path {run_dir} exists and is not a folder")
+    if not run_json.exists():
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise BadInput(f"output folder {run_dir} is not empty and holds no run; choose another --out")
+        return set()
+    try:
+        old = records.read_json(run_json)
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"output folder {run_dir} holds an unreadable run.json ({exc}); choose another --out")
+    if old.get("run_key") != run_key:
+        raise BadInput(f"output folder {run_dir} holds a different run (method, dataset, metrics or "
+                       f"--max-frames differ); choose another --out or delete it")
+    if overwrite:  # the same run, recomputed: its old records are replaced, nothing of another run is touched
+        _clear_run(run_dir)
+        return set()
+    finished = {c["clip"] for c in records.read_clips(run_dir) if c.get("status") == "ok"}
+    if finished and not resume:
+        raise BadInput(f"output folder {run_dir} already holds {len(finished)} finished clip(s) of this run; "
+                       f"pass --resume to continue it or choose another --out")
+    return finished
+
+
+def _clear_run(run_dir: Path) -> None:
+    import shutil
+
+    for name in ("summary.json", "report.md", "clips.jsonl", "sessions.jsonl", "run.json"):
+        (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "frames", ignore_errors=True)
+
+
+def _write_run_json(p: PreparedRun, dataset_info: dict[str, Any], metric_desc: list[dict[str, Any]]) -> None:
+    p.run_dir.mkdir(parents=True, exist_ok=True)
+    session = {"started": provenance.utc_now(), "argv": provenance.argv(), "git": provenance.git_revision(),
+               "resume": bool(p.done)}
+    if (p.run_dir / "run.json").exists():  # resuming: run.json stays as first written; log the session
+        with open(p.run_dir / "sessions.jsonl", "a", encoding="utf-8") as f:
+            f.write(records.dumps(session, indent=None) + "\n")
+        return
+    m = p.manifest
+    run = {
+        "schema_version": records.SCHEMA_VERSION,
+        "run_key": p.run_key,
+        "comparability_key": p.comparability_key,
+        "created": session["started"],
+        "argv": session["argv"],
+        "git": session["git"],
+        "versions": provenance.package_versions(),
+        "host": provenance.host_info(p.spec.device),
+        "device": p.spec.device,
+        "dtype": "float32",
+        "seeds": {"dataset": m.get("seed"), "bootstrap": aggregate.BOOTSTRAP_SEED},
+        "dataset": {**dataset_info, "root": m["root"], "recipe_sha256": m.get("recipe_sha256"),
+                    "clips": [c["id"] for c in m["clips"]]},
+        "method": p.method.describe(),
+        "metrics": metric_desc,
+        "max_frames": p.spec.max_frames,
+        "conventions": CONVENTIONS,
+    }
+    records.write_json(p.run_dir / "run.json", run)
+
+
+class _FrameQueue:
+    """FIFO of HR frames waiting for the matching SR frames (bounded by the method's delay + one chunk)."""
+
+    def __init__(self) -> None:
+        self._chunks: deque[torch.Tensor] = deque()
+        self.size = 0
+
+    def push(self, frames: torch.Tensor) -> None:
+        self._chunks.append(frames)
+        self.size += frames.shape[0]
+
+    def pop(self, k: int) -> torch.Tensor:
+        parts, need = [], k
+        while need:
+            head = self._chunks[0]
+            if head.shape[0] <= need:
+                parts.append(self._chunks.popleft())
+                need -= head.shape[0]
+            else:
+                parts.append(head[:need])
+                self._chunks[0] = head[need:]
+                need = 0
+        self.size -= k
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def run_clip(p: PreparedRun, clip: dict[str, Any]) -> dict[str, Any]:
+    """Stream one clip through the method and metrics; return its record (raises on failure)."""
+    m, method, device = p.manifest, p.method, p.spec.device
+    root = Path(m["root"])
+    n = clip["frames"] if p.spec.max_frames is None else min(clip["frames"], p.spec.max_frames)
+    chunk = max(1, method.info.chunk_frames)
+    scale = int(m["scale"])
+    out_h, out_w = clip["lr"]["height"] * scale, clip["lr"]["width"] * scale
+    lr_reader = FrameReader(root / clip["lr"]["path"], chunk=chunk, max_frames=n)
+    hr_iter = iter(FrameReader(root / clip["hr"]["path"], chunk=chunk, max_frames=n)) if clip.get("hr") else None
+    series = {mt.label: np.full(n, np.nan, dtype=np.float64) for mt in p.metrics}
+    hr_queue = _FrameQueue()
+    given = emitted = 0
+    timer = ClipTimer(device=device)
+    method.reset({"clip": clip["id"], "fps": clip["fps"], "frames": n, "scene_cuts": clip.get("scene_cuts", [])})
+    for mt in p.metrics:
+        mt.reset()
+
+    def consume(sr: torch.Tensor | None) -> None:
+        nonlocal emitted
+        if sr is None or sr.numel() == 0:
+            return
+        k = sr.shape[0]
+        if emitted + k > given:
+            raise MethodError(f"method returned {emitted + k} frames after receiving {given}")
+        if tuple(sr.shape[1:]) != (3, out_h, out_w):
+            raise MethodError(f"method output frames are {tuple(sr.shape[1:])}, expected (3, {out_h}, {out_w})")
+        sr = quantize(sr.detach().float().cpu())
+        hr = hr_queue.pop(k) if hr_iter is not None else None
+        for mt in p.metrics:
+            series[mt.label][emitted:emitted + k] = mt.update(sr, hr).numpy()
+        emitted += k
+
+    with torch.inference_mode():
+        for lr in lr_reader:
+            if hr_iter is not None:
+                hr_queue.push(next(hr_iter))
+            given += lr.shape[0]
+            consume(timer.time_call(method.step, lr.to(device)))
+        consume(timer.time_call(method.flush))
+    if emitted != n:
+        raise MethodError(f"method returned {emitted} frames for {n} input frames")
+
+    frames_rel = records.write_frames(p.run_dir, clip["id"], series)
+    thr = timer.result()
+    thr.update({"input_size": f"{clip['lr']['width']}x{clip['lr']['height']}",
+                "output_size": f"{out_w}x{out_h}", "dtype": "float32"})
+    return {"clip": clip["id"], "status": "ok", "frames": n, "scene_cuts": clip.get("scene_cuts", []),
+            "metrics": {mt.label: mt.compute() for mt in p.metrics}, "throughput": thr,
+            "frames_file": frames_rel}
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    failed: list[str]
+    skipped: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def execute(p: PreparedRun) -> RunResult:
+    """Run every clip not already finished; isolate failures; aggregate and write summary + report."""
+    from tqdm import tqdm
+
+    from . import report
+
+    p.method.setup(p.spec.device, torch.float32)
+    clips = p.manifest["clips"]
+    todo = [c for c in clips if c["id"] not in p.done]
+    skipped = [c["id"] for c in clips if c["id"] in p.done]
+    if skipped:
+        log.info("resume: %d finished clip(s) skipped", len(skipped))
+    for clip in tqdm(todo, desc=f"{p.method.info.name} on {p.manifest['name']}", unit="clip",
+                     disable=not p.spec.progress):
+        try:
+            rec = run_clip(p, clip)
+        except Exception as exc:  # one clip's failure is recorded; the run goes on
+            log.error("clip %s failed: %s: %s", clip["id"], type(exc).__name__, exc)
+            log.debug("%s", traceback.format_exc())
+            rec = {"clip": clip["id"], "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        records.append_clip(p.run_dir, rec)
+
+    summary = summarize(p)
+    records.write_json(p.run_dir / "summary.json", summary)
+    report.write_run_report(p.run_dir, summary)
+    failed = summary["clips"]["failed_ids"]
+    return RunResult(p.run_dir, summary, failed, skipped)
+
+
+def summarize(p: PreparedRun) -> dict[str, Any]:
+    """Aggregate the clip records of this run folder into summary.json (deterministic: no timestamps)."""
+    ids = [c["id"] for c in p.manifest["clips"]]
+    recs = {r["clip"]: r for r in records.read_clips(p.run_dir)}
+    ok = [recs[i] for i in ids if i in recs and recs[i]["status"] == "ok"]
+    failed = [i for i in ids if i in recs and recs[i]["status"] != "ok"]
+    metrics: dict[str, Any] = {}
+    for mt in p.metrics:
+        means = [r["metrics"][mt.label]["mean"] for r in ok]
+        drifts = [r["metrics"][mt.label]["drift"] for r in ok]
+        means = [math.nan if v is None else v for v in means]
+        drifts = [math.nan if v is None else v for v in drifts]
+        metrics[mt.label] = {**mt.describe(), **aggregate.summarize_metric(means, drifts),
+                             "per_clip": {r["clip"]: r["metrics"][mt.label]["mean"] for r in ok}}
+    info = p.method.info
+    thr = aggregate.summarize_throughput(ok)
+    if ok:
+        t0 = ok[0]["throughput"]
+        thr.update({"device": provenance.device_label(p.spec.device), "input_size": t0["input_size"],
+                    "output_size": t0["output_size"], "dtype": t0["dtype"]})
+    return {
+        "schema_version": records.SCHEMA_VERSION,
+        "run_key": p.run_key,
+        "comparability_key": p.comparability_key,
+        "method": {"name": info.name, "track": info.track, "causal": info.causal,
+                   "random_weights": info.random_weights, "scale": info.scale,
+                   "chunk_frames": info.chunk_frames, "params": p.method.describe().get("params", {})},
+        "dataset": {"name": p.manifest["name"], "degradation": p.manifest["degradation"],
+                    "manifest_sha256": p.manifest["manifest_sha256"], "clips": len(ids),
+                    "has_hr": p.manifest["has_hr"]},
+        "max_frames": p.spec.max_frames,
+        "metrics": metrics,
+        "unavailable": {},
+        "throughput": thr,
+        "clips": {"total": len(ids), "ok": len(ok), "failed": len(failed), "failed_ids": failed,
+                  "pending": len(ids) - len(ok) - len(failed),
+                  "frames": int(sum(r["frames"] for r in ok))},
+        "conventions": CONVENTIONS,
+    }

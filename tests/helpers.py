@@ -1,0 +1,26 @@
+"""Small shared helpers for tests (real photographs, tiny videos)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def photo_frames(n: int, height: int = 64, width: int = 96, seed: int = 0) -> np.ndarray:
+    """(n, H, W, 3) uint8 frames: a real photograph (skimage astronaut) panned a few pixels per frame."""
+    from skimage import data
+
+    img = data.astronaut()
+    rng = np.random.default_rng(seed)
+    y0, x0 = rng.integers(0, 100, size=2)
+    out = np.empty((n, height, width, 3), np.uint8)
+    for i in range(n):
+        out[i] = img[y0 + i: y0 + i + height, x0 + 2 * i: x0 + 2 * i + width]
+    return out
+
+
+def write_video(path, frames: np.ndarray, fps: float = 25.0, codec: str = "ffv1"):
+    """Write (T,H,W,3) uint8 frames with the project's FrameWriter and return the path."""
+    from infvsr_bench.video_io import FrameWriter
+
+    with FrameWriter(path, fps=fps, codec=codec) as w:
+        w.write(frames)
+    return path
