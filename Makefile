@@ -24,6 +24,7 @@ install: $(STAMP)
 ## demo: build the default long-sequence dataset, benchmark the default methods, write reports + leaderboard
 demo: install
 	$(BENCH) run --runs-root reports --overwrite
+	$(BENCH) plot reports/synthetic-long/bicubic reports/synthetic-long/lanczos --out reports/synthetic-long/plots
 	$(BENCH) leaderboard --runs reports --output leaderboard.md
 
 ## test: the test suite (offline; heavier tests marked slow are kept out)

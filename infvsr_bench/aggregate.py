@@ -59,6 +59,18 @@ def summarize_metric(clip_means: list[float], drifts: list[float]) -> dict[str, 
     }
 
 
+def mean_extras(per_clip: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean over clips of every finite scalar in the metrics' clip-level ``extra`` dicts."""
+    keys = sorted({k for d in per_clip for k, v in d.items() if isinstance(v, (int, float))
+                   and not isinstance(v, bool)})
+    out: dict[str, Any] = {}
+    for k in keys:
+        vals = [float(d[k]) for d in per_clip if isinstance(d.get(k), (int, float)) and d[k] is not None
+                and math.isfinite(float(d[k]))]
+        out[k] = float(np.mean(vals)) if vals else math.nan
+    return out
+
+
 def summarize_throughput(clips: list[dict[str, Any]]) -> dict[str, Any]:
     """Dataset throughput: total frames over total steady-state method seconds (not a mean of rates)."""
     ok = [c["throughput"] for c in clips if c.get("status") == "ok" and c.get("throughput")]

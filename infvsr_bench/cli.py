@@ -140,6 +140,49 @@ def leaderboard(runs_root, output, check):
     click.echo(str(report.write_leaderboard(runs_root, output)))
 
 
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for the PNGs [the single run's plots/ folder, else ./plots].")
+def plot(runs, out):
+    """Draw metric-over-time, similarity-vs-gap and quality-vs-speed figures for RUN folder(s)."""
+    from . import plots
+
+    for r in runs:
+        if not (r / "summary.json").is_file():
+            raise BadInput(f"no summary.json in {r}: not a finished run folder")
+    target = out or (runs[0] / "plots" if len(runs) == 1 else Path("plots"))
+    for path in plots.plot_runs(list(runs), target):
+        click.echo(str(path))
+
+
+@cli.command()
+@click.option("--baseline", type=click.Path(path_type=Path), required=True, help="Baseline JSON file.")
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="Run folder to check.")
+@click.option("--tolerance", "tolerances", multiple=True, help="METRIC=ABS, absolute tolerance (default 1e-6).")
+@click.option("--update", is_flag=True, help="Write the baseline from the run instead of checking.")
+def check(baseline, run_dir, tolerances, update):
+    """Compare a run's summary with a committed baseline; exit 1 if any number moved beyond tolerance."""
+    from . import records, regression
+
+    summary = regression.load_summary(run_dir)
+    if update:
+        records.write_json(baseline, regression.baseline_from_summary(summary))
+        click.echo(f"baseline written: {baseline}")
+        return
+    if not baseline.is_file():
+        raise BadInput(f"baseline not found: {baseline} (create it with --update)")
+    try:
+        base = records.read_json(baseline)
+    except ValueError as exc:
+        raise BadInput(f"baseline {baseline} is not valid JSON: {exc}") from exc
+    rows, problems = regression.compare(base, summary, regression.parse_tolerances(tolerances))
+    click.echo(regression.render(rows, problems))
+    if problems or not all(r.ok for r in rows):
+        click.echo(f"error: {run_dir} does not match baseline {baseline}", err=True)
+        sys.exit(1)
+
+
 @cli.command("list")
 @click.argument("what", type=click.Choice(["methods", "metrics", "datasets"]))
 def list_(what):
@@ -158,8 +201,19 @@ def list_(what):
         click.echo(f"{name:<24} {reg.help(name)}")
 
 
+def _add_optional_commands() -> None:
+    """Subcommand groups that live in their own modules (imported lazily for their heavy parts)."""
+    try:
+        from .cli_weights import weights
+    except ImportError:  # module not present in this build
+        return
+    if "weights" not in cli.commands:
+        cli.add_command(weights)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line on stderr and exit 2 for any usage or input error."""
+    _add_optional_commands()
     try:
         cli.main(args=argv, prog_name="infvsr-bench", standalone_mode=False)
     except click.exceptions.Abort:

@@ -39,6 +39,11 @@ def fps_cell(thr: dict[str, Any]) -> str:
     return f"{fmt(thr['fps'])} @ {thr.get('output_size', '?')}, {thr.get('device', '?')}"
 
 
+def is_random(metric: dict[str, Any]) -> bool:
+    """A metric computed with random-initialised networks: its numbers are never shown as scores."""
+    return bool((metric.get("params") or {}).get("random_weights"))
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -64,13 +69,16 @@ def render_run_report(run_dir: Path, summary: dict[str, Any]) -> str:
         lines += ["## Scores", "", "Mean of clip means with a 95% bootstrap interval over clips; drift is the "
                   "mean over clips of (last window − first window).", ""]
         rows = [[metric_title(m), fmt(m["mean"]), f"[{fmt(m['ci95'][0])}, {fmt(m['ci95'][1])}]",
-                 fmt(m["drift_mean"]), str(m["n_clips"])] for m in metrics.values()]
+                 fmt(m["drift_mean"]), str(m["n_clips"])] if not is_random(m)
+                else [metric_title(m), "—", "random weights: plumbing only, not a score", "—", str(m["n_clips"])]
+                for m in metrics.values()]
         lines += _table(["Metric", "Mean", "95% CI", "Drift", "Clips"], rows) + [""]
         labels = list(metrics)
         rows = []
         for cid, rec in sorted(clips.items()):
             if rec["status"] == "ok":
-                rows.append([cid, str(rec["frames"])] + [fmt(rec["metrics"][lb]["mean"]) for lb in labels]
+                rows.append([cid, str(rec["frames"])] + ["—" if is_random(metrics[lb]) else
+                                                         fmt(rec["metrics"][lb]["mean"]) for lb in labels]
                             + [fmt(rec["throughput"]["fps"]), "ok"])
             else:
                 rows.append([cid, "—"] + ["—" for _ in labels] + ["—", f"failed: {rec.get('error', '?')}"])
@@ -91,6 +99,9 @@ def render_run_report(run_dir: Path, summary: dict[str, Any]) -> str:
                   f"first output frame after {fmt(thr['first_frame_ms'], 2)} ms; peak host memory "
                   f"{fmt(thr['peak_rss_mb'])} MiB; wall time {fmt(thr['wall_seconds'])} s for {thr['frames']} "
                   f"frames (decode and metrics included).", ""]
+    pngs = sorted((Path(run_dir) / "plots").glob("*.png"))
+    if pngs:
+        lines += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in pngs] + [""]
     lines += ["## Conventions", ""] + [f"- {k}: {v}" for k, v in sorted(summary["conventions"].items())]
     for m in metrics.values():
         lines.append(f"- `{m['label']}`: {m['name']} v{m['version']}, params "
@@ -139,8 +150,8 @@ def render_leaderboard(runs_root: Path, output: Path) -> str:
         labels = list(metric_meta)
         cols: dict[str, list[str]] = {}
         for lb in labels:
-            vals = [None if s["method"].get("random_weights") else s["metrics"].get(lb, {}).get("mean")
-                    for _, s in runs]
+            vals = [None if s["method"].get("random_weights") or is_random(s["metrics"].get(lb, {}))
+                    else s["metrics"].get(lb, {}).get("mean") for _, s in runs]
             marks = _rank_marks(vals, bool(metric_meta[lb]["higher_is_better"]))
             cells = []
             for (_, s), v, mark in zip(runs, vals, marks):

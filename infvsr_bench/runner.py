@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from . import aggregate, datasets, provenance, records
-from .errors import BadInput, MethodError
+from .errors import BadInput, MethodError, WeightsNotFound
 from .methods import Method, get_method
 from .metrics import DEFAULT_METRICS, StreamingMetric, metric_from_spec
 from .throughput import ClipTimer
@@ -63,6 +63,7 @@ class PreparedRun:
     run_key: str
     comparability_key: str
     done: set[str]
+    unavailable: dict[str, str] = field(default_factory=dict)  # metric label -> why it was not computed
 
 
 def default_run_dir(root: Path, dataset_name: str, method: str, max_frames: int | None) -> Path:
@@ -91,6 +92,7 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
     labels = [m.label for m in metrics]
     if len(set(labels)) != len(labels):
         raise BadInput(f"metric listed twice: {', '.join(sorted({x for x in labels if labels.count(x) > 1}))}")
+    metrics, unavailable = _split_by_weights(metrics, explicit=bool(spec.metrics))
 
     manifest = datasets.resolve(spec.dataset, max_frames=spec.max_frames, check=False)
     datasets.verify(manifest, hashes=spec.verify_hashes)
@@ -102,6 +104,9 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
         if fr and spec.metrics:
             raise BadInput(f"dataset {manifest['name']} has no ground truth; full-reference metrics "
                            f"{', '.join(fr)} cannot run (use no-reference metrics)")
+        for m in metrics:
+            if m.mode == "FR":
+                unavailable[m.label] = "full-reference metric; the dataset has no ground truth"
         metrics = [m for m in metrics if m.mode != "FR"]
         if not metrics:
             raise BadInput(f"dataset {manifest['name']} has no ground truth and no no-reference metric was "
@@ -117,9 +122,32 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
     run_dir = Path(spec.out) if spec.out else default_run_dir(runs_root, manifest["name"], method.info.name,
                                                                spec.max_frames)
     done = _check_run_dir(run_dir, run_key, spec.resume, spec.overwrite)
-    prepared = PreparedRun(spec, run_dir, manifest, method, metrics, run_key, comp_key, done)
+    prepared = PreparedRun(spec, run_dir, manifest, method, metrics, run_key, comp_key, done, unavailable)
     _write_run_json(prepared, dataset_info, metric_desc)
     return prepared
+
+
+def _split_by_weights(metrics: list[StreamingMetric], explicit: bool
+                      ) -> tuple[list[StreamingMetric], dict[str, str]]:
+    """Drop metrics whose weight files are absent. Asked for by name: that is bad input (exit 2, before
+    any work). Part of the default set: listed as unavailable with the reason, never zero-filled."""
+    kept, unavailable = [], {}
+    for m in metrics:
+        need = tuple(getattr(m, "requires", ()) or ())
+        if not need:
+            kept.append(m)
+            continue
+        from . import weights
+
+        missing = weights.missing(need)
+        if not missing:
+            kept.append(m)
+            continue
+        reason = "; ".join(missing[k] for k in sorted(missing))
+        if explicit:
+            raise WeightsNotFound(f"metric {m.label} cannot run: {reason}")
+        unavailable[m.label] = reason
+    return kept, unavailable
 
 
 def _check_run_dir(run_dir: Path, run_key: str, resume: bool, overwrite: bool = False) -> set[str]:
@@ -180,6 +208,7 @@ def _write_run_json(p: PreparedRun, dataset_info: dict[str, Any], metric_desc: l
                     "clips": [c["id"] for c in m["clips"]]},
         "method": p.method.describe(),
         "metrics": metric_desc,
+        "unavailable_metrics": p.unavailable,
         "max_frames": p.spec.max_frames,
         "conventions": CONVENTIONS,
     }
@@ -226,9 +255,14 @@ def run_clip(p: PreparedRun, clip: dict[str, Any]) -> dict[str, Any]:
     hr_queue = _FrameQueue()
     given = emitted = 0
     timer = ClipTimer(device=device)
-    method.reset({"clip": clip["id"], "fps": clip["fps"], "frames": n, "scene_cuts": clip.get("scene_cuts", [])})
+    cuts = [c for c in clip.get("scene_cuts", []) if c < n]
+    method.reset({"clip": clip["id"], "fps": clip["fps"], "frames": n, "scene_cuts": cuts})
+    boundaries = getattr(method, "chunk_boundaries", None)
+    meta = {"clip": clip["id"], "fps": clip["fps"], "frames": n, "scene_cuts": cuts,
+            "chunk_boundaries": boundaries(n) if callable(boundaries) else None}
     for mt in p.metrics:
         mt.reset()
+        mt.start(meta)
 
     def consume(sr: torch.Tensor | None) -> None:
         nonlocal emitted
@@ -254,12 +288,17 @@ def run_clip(p: PreparedRun, clip: dict[str, Any]) -> dict[str, Any]:
         consume(timer.time_call(method.flush))
     if emitted != n:
         raise MethodError(f"method returned {emitted} frames for {n} input frames")
+    for mt in p.metrics:  # values that could only be known at the end of the clip
+        late = mt.finish()
+        if late is not None:
+            series[mt.label][n - late.numel():] = late.numpy()
 
     frames_rel = records.write_frames(p.run_dir, clip["id"], series)
     thr = timer.result()
     thr.update({"input_size": f"{clip['lr']['width']}x{clip['lr']['height']}",
                 "output_size": f"{out_w}x{out_h}", "dtype": "float32"})
-    return {"clip": clip["id"], "status": "ok", "frames": n, "scene_cuts": clip.get("scene_cuts", []),
+    return {"clip": clip["id"], "status": "ok", "frames": n, "scene_cuts": cuts,
+            "chunk_boundaries": meta["chunk_boundaries"],
             "metrics": {mt.label: mt.compute() for mt in p.metrics}, "throughput": thr,
             "frames_file": frames_rel}
 
@@ -300,6 +339,13 @@ def execute(p: PreparedRun) -> RunResult:
 
     summary = summarize(p)
     records.write_json(p.run_dir / "summary.json", summary)
+    if summary["clips"]["ok"]:
+        from . import plots
+
+        try:
+            plots.plot_runs([p.run_dir], p.run_dir / "plots")
+        except Exception as exc:  # a figure is not worth losing the report over; records are already safe
+            log.error("plots for %s failed: %s: %s", p.run_dir, type(exc).__name__, exc)
     report.write_run_report(p.run_dir, summary)
     failed = summary["clips"]["failed_ids"]
     return RunResult(p.run_dir, summary, failed, skipped)
@@ -318,6 +364,8 @@ def summarize(p: PreparedRun) -> dict[str, Any]:
         means = [math.nan if v is None else v for v in means]
         drifts = [math.nan if v is None else v for v in drifts]
         metrics[mt.label] = {**mt.describe(), **aggregate.summarize_metric(means, drifts),
+                             "extra": aggregate.mean_extras([r["metrics"][mt.label].get("extra") or {}
+                                                             for r in ok]),
                              "per_clip": {r["clip"]: r["metrics"][mt.label]["mean"] for r in ok}}
     info = p.method.info
     thr = aggregate.summarize_throughput(ok)
@@ -337,7 +385,7 @@ def summarize(p: PreparedRun) -> dict[str, Any]:
                     "has_hr": p.manifest["has_hr"]},
         "max_frames": p.spec.max_frames,
         "metrics": metrics,
-        "unavailable": {},
+        "unavailable": dict(sorted(p.unavailable.items())),
         "throughput": thr,
         "clips": {"total": len(ids), "ok": len(ok), "failed": len(failed), "failed_ids": failed,
                   "pending": len(ids) - len(ok) - len(failed),

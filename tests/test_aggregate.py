@@ -68,3 +68,34 @@ def test_clip_lines_last_wins_and_torn_line_ignored(tmp_path):
     with open(tmp_path / "clips.jsonl", "a") as f:
         f.write('{"clip": "b", "sta')  # process died mid-write
     assert records.read_clips(tmp_path) == [{"clip": "a", "status": "ok"}]
+
+
+class _Deferred(StreamingMetric):
+    """Scores known only at the end of the clip (like VMAF from its log)."""
+
+    name = "deferred"
+    mode = "NR"
+
+    def reset_carry(self):
+        self.seen = []
+
+    def frame_values(self, sr, hr):
+        self.seen += sr.flatten(1)[:, 0].double().tolist()
+        return torch.full((sr.shape[0],), float("nan"), dtype=torch.float64)
+
+    def finish_values(self):
+        return torch.tensor(self.seen, dtype=torch.float64)
+
+
+def test_deferred_values_fold_at_their_own_frames():
+    x = torch.arange(250, dtype=torch.float32).view(250, 1, 1, 1).expand(250, 3, 1, 1)
+    m = _Deferred(window=100)
+    for i in range(0, 250, 30):
+        assert torch.isnan(m.update(x[i:i + 30])).all()
+    late = m.finish()
+    assert late.tolist() == list(range(250))
+    ref = _Identity(window=100)
+    ref.update(x)
+    a, b = m.compute(), ref.compute()
+    for k in ("mean", "windows", "drift", "frames", "defined_frames"):
+        assert a[k] == b[k]

@@ -12,6 +12,24 @@ METRICS.register("psnr", "infvsr_bench.metrics.fidelity:PSNR",
                  help="PSNR in dB (BasicSR convention by default; presets basicsr|pyiqa, color, crop_border)")
 METRICS.register("ssim", "infvsr_bench.metrics.fidelity:SSIM",
                  help="SSIM (BasicSR convention by default: 11x11 Gaussian sigma 1.5, valid, float64)")
+METRICS.register("ewarp-dis", "infvsr_bench.metrics.temporal:EwarpDIS",
+                 help="flow-warping error x1000 on the output, OpenCV DIS flow (EvalCrafter E*warp recipe)")
+METRICS.register("ewarp-raft", "infvsr_bench.metrics.temporal:EwarpRAFT",
+                 help="flow-warping error x1000 on the output, torchvision RAFT flow (EvalCrafter E*warp)")
+METRICS.register("ewarp-ref", "infvsr_bench.metrics.temporal:EwarpRef",
+                 help="flow-warping error x1000 of the output with flow and mask from the HR video")
+METRICS.register("tof", "infvsr_bench.metrics.temporal:TOF",
+                 help="tOF: Farneback flow difference output vs HR (TecoGAN recipe)")
+METRICS.register("flicker", "infvsr_bench.metrics.temporal:Flicker",
+                 help="VBench temporal flickering on the output (255 - mean abs frame difference)/255")
+METRICS.register("semantic-mobilenet", "infvsr_bench.metrics.semantic:SemanticMobileNet",
+                 help="semantic consistency over time, torchvision MobileNetV2 (ImageNet) features")
+METRICS.register("semantic-clip", "infvsr_bench.metrics.semantic:SemanticCLIP",
+                 help="semantic consistency over time, open_clip ViT-B/32 image features")
+METRICS.register("semantic-dino", "infvsr_bench.metrics.semantic:SemanticDINO",
+                 help="semantic consistency over time, DINO ViT-B/16 features")
+METRICS.register("vmaf", "infvsr_bench.metrics.vmaf:VMAF",
+                 help="VMAF (libvmaf in the ffmpeg binary shipped by imageio-ffmpeg), per frame")
 
 DEFAULT_METRICS = ("psnr", "ssim")
 

@@ -40,8 +40,22 @@ class StreamingMetric:
     def reset_carry(self) -> None:
         """Forget cross-chunk history (subclasses with ``context > 0``)."""
 
+    def start(self, meta: dict[str, Any]) -> None:
+        """Called by the runner after :meth:`reset`, before the first chunk of a clip. ``meta`` holds
+        ``clip`` (id), ``frames`` (how many will be scored), ``fps``, ``scene_cuts`` (frame indices where a
+        new scene starts) and ``chunk_boundaries`` (frame indices where the method starts a new chunk, or
+        None when the method has no chunk structure). Metrics that need none of it ignore it."""
+        self.meta = dict(meta)
+
+    def finish_values(self) -> torch.Tensor | None:
+        """Values of frames whose scores could only be known at the end of the clip (returned as NaN by
+        :meth:`frame_values`), in order, for the last ``len(result)`` frames; None if nothing was deferred.
+        Subclasses that defer (e.g. a metric that needs the next frame) override this."""
+        return None
+
     # -- the contract -------------------------------------------------------------------------------
     def reset(self) -> None:
+        self.meta: dict[str, Any] = {}
         self.frames = 0
         self._sum = 0.0
         self._count = 0
@@ -60,10 +74,24 @@ class StreamingMetric:
         self._fold(values)
         return values
 
-    def _fold(self, values: torch.Tensor) -> None:
+    def finish(self) -> torch.Tensor | None:
+        """End of the clip: fold deferred values (see :meth:`finish_values`) and return them."""
+        late = self.finish_values()
+        if late is None or late.numel() == 0:
+            return None
+        late = late.detach().to("cpu", torch.float64).reshape(-1)
+        if late.numel() > self.frames:
+            raise RuntimeError(f"{self.name} returned {late.numel()} deferred values for {self.frames} frames")
+        self._fold(late, start=self.frames - late.numel(), advance=False)
+        return late
+
+    def _fold(self, values: torch.Tensor, start: int | None = None, advance: bool = True) -> None:
+        """Add values to the running sums; ``start`` is the frame index of the first value (deferred values
+        are folded at their own frame index, without advancing the frame count)."""
+        idx = self.frames if start is None else start
         for v in values.tolist():
-            w = self.frames // self.window
-            if w == len(self._win_sum):
+            w = idx // self.window
+            while w >= len(self._win_sum):
                 self._win_sum.append(0.0)
                 self._win_count.append(0)
             if not math.isnan(v):
@@ -71,7 +99,14 @@ class StreamingMetric:
                 self._count += 1
                 self._win_sum[w] += v
                 self._win_count[w] += 1
-            self.frames += 1
+            idx += 1
+            if advance:
+                self.frames += 1
+
+    def extra(self) -> dict[str, Any]:
+        """Clip-level results beyond the per-frame mean (e.g. a seam score, a similarity-vs-gap curve).
+        Scalars are averaged over clips in summary.json; lists and dicts stay in the clip record."""
+        return {}
 
     def compute(self) -> dict[str, Any]:
         if self.frames == 0:
@@ -90,6 +125,7 @@ class StreamingMetric:
             "first_window": first,
             "last_window": last,
             "drift": last - first,
+            "extra": self.extra(),
         }
 
     def describe(self) -> dict[str, Any]:

