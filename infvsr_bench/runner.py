@@ -139,6 +139,12 @@ def _split_by_weights(metrics: list[StreamingMetric], explicit: bool
             continue
         from . import weights
 
+        explicit_path = m.params.get("weights_path")
+        if explicit_path:  # a file the user named for this metric: it must resolve (or it is bad input)
+            for wid in need:
+                weights.resolve(wid, explicit_path)
+            kept.append(m)
+            continue
         missing = weights.missing(need)
         if not missing:
             kept.append(m)
