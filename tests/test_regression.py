@@ -16,7 +16,8 @@ def _cli(capsys, *args):
 @pytest.fixture
 def run_dir(capsys, tmp_path):
     d = tmp_path / "run"
-    assert _cli(capsys, "run", "--method", "bicubic", "--max-frames", "5", "--out", str(d))[0] == 0
+    assert _cli(capsys, "run", "--method", "bicubic", "--metrics", "psnr,ssim", "--max-frames", "5",
+                "--out", str(d))[0] == 0
     return d
 
 

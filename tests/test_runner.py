@@ -20,6 +20,7 @@ def manifest():
 
 
 def _run(tmp_path, name="run", **kw):
+    kw.setdefault("metrics", ["psnr", "ssim"])
     spec = runner.RunSpec(method="bicubic", dataset="synthetic-long", max_frames=N, out=tmp_path / name,
                           progress=False, **kw)
     return runner.execute(runner.prepare(spec))
@@ -34,6 +35,7 @@ def test_run_writes_every_record(tmp_path, manifest):
     run = records.read_json(d / "run.json")
     assert run["dataset"]["manifest_sha256"] == manifest["manifest_sha256"]
     assert [m["name"] for m in run["metrics"]] == ["psnr", "ssim"]
+    assert run["unavailable_metrics"] == {}
     assert run["versions"]["torch"] and run["conventions"]["dataset_pooling"].startswith("mean of clip means")
     clips = records.read_clips(d)
     assert sorted(c["clip"] for c in clips) == sorted(c["id"] for c in manifest["clips"])
@@ -149,3 +151,16 @@ def test_resume_redoes_only_what_did_not_finish(tmp_path, manifest, monkeypatch)
     a = json.loads((again.run_dir / "summary.json").read_text())["metrics"]
     b = json.loads((fresh.run_dir / "summary.json").read_text())["metrics"]
     assert a == b
+
+
+def test_default_metric_set_runs_or_says_why_not(tmp_path, manifest):
+    from infvsr_bench.metrics import DEFAULT_METRICS
+
+    res = _run(tmp_path, metrics=None)
+    s = res.summary
+    for name in DEFAULT_METRICS:
+        assert (name in s["metrics"]) != (name in s["unavailable"]), name
+    for name, reason in s["unavailable"].items():
+        assert "weights fetch" in reason or "not found" in reason, reason
+    for label, m in s["metrics"].items():
+        assert m["n_clips"] == 3 and m["mean"] is not None, label

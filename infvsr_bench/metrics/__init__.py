@@ -31,7 +31,11 @@ METRICS.register("semantic-dino", "infvsr_bench.metrics.semantic:SemanticDINO",
 METRICS.register("vmaf", "infvsr_bench.metrics.vmaf:VMAF",
                  help="VMAF (libvmaf in the ffmpeg binary shipped by imageio-ffmpeg), per frame")
 
-DEFAULT_METRICS = ("psnr", "ssim")
+#: What ``run`` computes when no --metrics are given. Metrics whose weight files are absent are listed as
+#: unavailable (with the reason) instead of failing the run; tof, ewarp-ref and ewarp-raft are opt-in
+#: (tof runs two Farneback flows per frame; RAFT needs frames of at least 256 px).
+DEFAULT_METRICS = ("psnr", "ssim", "ewarp-dis", "flicker", "vmaf", "semantic-mobilenet", "semantic-clip",
+                   "semantic-dino")
 
 
 def get_metric(name: str, **params: Any) -> StreamingMetric:

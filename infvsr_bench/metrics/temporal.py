@@ -1,0 +1,489 @@
+"""Temporal-consistency metrics: flow-warping error (three flow sources), tOF and VBench flickering.
+
+Every metric here scores **pairs of consecutive frames**. Conventions shared by all five:
+
+* **Where a value is reported.** The pair (t−1, t) is reported at the later frame t. Frame 0 of a clip has
+  no pair and is NaN, so a clip of T frames has at most T−1 defined values (the clip mean is the mean over
+  pairs, as in every published recipe).
+* **Scene cuts.** A cut at frame c (``c in meta["scene_cuts"]``: c starts a new scene) makes the pair
+  (c−1, c) NaN: a cut is an edit, not a temporal inconsistency of the method. ``skip_cuts=False`` scores
+  those pairs too. Recorded as ``params["scene_cuts"]`` ("nan" or "scored").
+* **Streaming.** Each metric carries what it needs of the last frame of the previous chunk (the resized
+  RGB frame, a uint8 grayscale plane, ...), cloned so that it never pins the whole chunk: state is one frame
+  whatever the video length, and splitting a video into chunks changes no value (tested).
+
+The metrics (``reference/metrics.md`` §2.3):
+
+``ewarp-dis`` — flow-warping error of the output video, EvalCrafter "E*warp" recipe with OpenCV DIS flow
+    1. each output frame (8-bit levels) is resized bilinearly by ``resize`` (0.5: each pixel the exact mean
+       of a 2×2 block) and scaled to [0, 1];
+    2. forward (t−1 → t) and backward (t → t−1) DIS flows on the resized frames' BT.601 luma, uint8 (the
+       resized levels rounded half up: the same image as ``cv2.resize(frame, fx=0.5, INTER_LINEAR)``);
+    3. the Lai et al. occlusion mask on frame t−1's grid (:func:`flow.lai_occlusion`);
+    4. frame t is warped back onto t−1 with the forward flow (bilinear, border clamp);
+    5. E = Σ over non-occluded pixels of the squared RGB difference summed over the 3 channels (values in
+       [0, 1]) / the number of non-occluded pixels; reported ×1000 (``scale``). A pair with every pixel
+       occluded is NaN (undefined, not 0).
+``ewarp-raft`` — the same with torchvision RAFT (raft_large, 20 iterations), the flow of the published
+    recipe. Needs the ``raft_large`` weight file; ``pretrained=False`` runs with random weights, which is
+    for plumbing tests and speed only (``params["random_weights"]``).
+``ewarp-ref`` — Lai et al.'s original E_warp: flow and occlusion mask from the **reference** (HR) video
+    (DIS), applied to the output. Full-reference. Default ``resize=1.0`` (the original works at the
+    video's resolution).
+``tof`` — TecoGAN tOF: mean over pixels of ‖OF(out_{t−1}, out_t) − OF(gt_{t−1}, gt_t)‖₂, OpenCV Farnebäck
+    on uint8 luma with TecoGAN's parameters. TecoGAN also centre-crops the flows (``crop="tecogan"``) and
+    drops 2 frames at each end of a clip (``skip_ends=2``); both default off and are recorded.
+``flicker`` — VBench temporal flickering: (255 − MAE(frame_{t−1}, frame_t)) / 255 on uint8 RGB, all three
+    channels, native resolution. VBench's video score (255 − mean MAE)/255 equals the mean of these values.
+    (VBench scores only videos that pass a static-camera filter; we score every clip.)
+
+The warping metrics and tOF are "lower is better"; flicker is "higher is better" (1.0 = identical frames).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import BadInput
+from .base import StreamingMetric
+from .flow import (
+    FARNEBACK_PARAMS,
+    FB_ABS,
+    FB_REL,
+    MB_ABS,
+    MB_REL,
+    OCCLUSION_RECIPE,
+    DISFlow,
+    RAFTFlow,
+    downscale,
+    farneback,
+    flow_gradient_sq,
+    grey_levels,
+    luma_u8,
+    sampling_grid,
+    to_uint8,
+)
+
+PAIR_CONVENTION = "pair (t-1, t) reported at t; frame 0 of a clip is NaN"
+RESIZE_MODE = "bilinear, align_corners=False, no antialias (0.5: mean of 2x2 blocks)"
+GRAY_INPUT = "resized 8-bit RGB rounded half up to uint8 (= cv2.resize INTER_LINEAR), cv2 RGB2GRAY (BT.601 luma)"
+EWARP_ERROR = ("sum over RGB of squared differences of [0,1] values, summed over non-occluded pixels, "
+               "divided by the non-occluded pixel count (H x W grid of the flow)")
+EWARP_SCALE = 1000.0
+MIN_FLOW_SIDE = 16  # smallest frame side (where the flow is computed) we accept for OpenCV flow
+_BLOCK_ELEMS = 1 << 21  # values per block of frames converted together (8 MB of float32; see _represent_blocks)
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+def _cat(carry: Any, chunk: Any) -> Any:
+    """Concatenate the carried frame (leading dim 1) and a chunk's frames along the frame axis."""
+    if isinstance(chunk, torch.Tensor):
+        return torch.cat((carry, chunk))
+    return np.concatenate((carry, chunk))
+
+
+def _last(x: Any) -> Any:
+    """The last frame as an owning copy (a view would keep the whole chunk alive)."""
+    return x[-1:].clone() if isinstance(x, torch.Tensor) else x[-1:].copy()
+
+
+def _luma_native(frames: torch.Tensor) -> np.ndarray:
+    """(T, 3, H, W) [0, 1] → (T, H, W) uint8 luma at the frames' own resolution: RGB rounded to uint8, then
+    cv2 RGB2GRAY (equal to ``luma_u8(grey_levels(frames))``, with fewer passes over the frames)."""
+    import cv2
+
+    rgb = to_uint8(frames).permute(0, 2, 3, 1).contiguous().cpu().numpy()  # (T, 3, H, W) -> (T, H, W, 3)
+    out = np.empty(rgb.shape[:3], np.uint8)
+    for k in range(rgb.shape[0]):
+        out[k] = cv2.cvtColor(rgb[k], cv2.COLOR_RGB2GRAY)
+    return out
+
+
+def _check_frames(name: str, frames: torch.Tensor) -> None:
+    if frames.dim() != 4 or frames.shape[1] != 3:
+        raise BadInput(f"{name}: expected frames shaped (T, 3, H, W), got {tuple(frames.shape)}")
+    if not frames.is_floating_point():
+        raise BadInput(f"{name}: expected float frames in [0, 1], got {frames.dtype}")
+
+
+def _check_side(name: str, frames: torch.Tensor, minimum: int = MIN_FLOW_SIDE) -> None:
+    h, w = frames.shape[-2:]
+    if min(h, w) < minimum:
+        raise BadInput(f"{name}: frames are {h}x{w} where the flow is computed; need at least "
+                       f"{minimum}x{minimum}")
+
+
+def _check_resize(name: str, resize: Any) -> float:
+    if isinstance(resize, bool) or not isinstance(resize, (int, float)) or not 0.0 < float(resize) <= 1.0:
+        raise BadInput(f"{name}: resize must be a number in (0, 1], got {resize!r}")
+    return float(resize)
+
+
+def warp_error(a: torch.Tensor, b: torch.Tensor, fw: torch.Tensor, bw: torch.Tensor,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lai et al.'s masked warping error of N pairs (a, b), unscaled, and each pair's occluded fraction.
+
+    ``a``, ``b``: (N, 3, H, W) RGB in [0, 1]; ``fw``: flows a → b, ``bw``: flows b → a, (N, 2, H, W). Returns
+    (E, occluded) as (N,) float64: ``E = Σ_x M(x) Σ_c (a − warp(b, fw))² / Σ_x M(x)`` with M = not occluded
+    (:func:`flow.lai_occlusion`); NaN where every pixel is occluded.
+
+    Fused for speed, one pair at a time (its planes stay in cache): b and the backward flow are warped
+    with one shared sampling grid, and the mask terms are built in place. Tested equal to the composition
+    of :func:`flow.warp` and :func:`flow.lai_occlusion`.
+    """
+    n, _, h, w = a.shape
+    err = torch.empty(n, dtype=torch.float64)
+    occluded = torch.empty(n, dtype=torch.float64)
+    for k in range(n):
+        f = fw[k]  # (2, H, W)
+        grid = sampling_grid(fw[k:k + 1])  # (1, H, W, 2)
+        src = torch.cat((bw[k], b[k])).unsqueeze(0).to(grid.dtype)  # (2 + 3, H, W) -> (1, 5, H, W)
+        s = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
+        bx, by, b_on_a = s[0], s[1], s[2:]  # backward flow and b, both sampled at x + fw(x)
+        fx, fy = f[0], f[1]
+        f_sq = (fx * fx).addcmul_(fy, fy)  # |wf|²
+        b_sq = (bx * bx).addcmul_(by, by)  # |ŵb|²
+        rx, ry = fx + bx, fy + by
+        residual = rx.mul_(rx).addcmul_(ry, ry)  # |wf + ŵb|²
+        occ = residual > b_sq.add_(f_sq).mul_(FB_REL).add_(FB_ABS)
+        occ |= flow_gradient_sq(fw[k:k + 1])[0] > f_sq.mul_(MB_REL).add_(MB_ABS)
+        diff = a[k] - b_on_a  # (3, H, W)
+        sq = diff.mul_(diff).sum(0)  # (H, W): squared RGB difference summed over channels
+        kept = h * w - int(occ.sum())
+        total = float(sq.masked_fill_(occ, 0.0).sum(dtype=torch.float64))
+        err[k] = total / kept if kept else math.nan
+        occluded[k] = 1.0 - kept / (h * w)
+    return err, occluded
+
+
+def tecogan_crop_box(h: int, w: int) -> tuple[int, int, int, int]:
+    """TecoGAN's centre crop of a flow field, as (y0, y1, x0, x1).
+
+    Each side is cut to the largest multiple of 32 that leaves a margin of at least 16 pixels in total, and
+    the kept block is centred (the margin's odd pixel goes to the far side)."""
+    def side(n: int) -> int:
+        k = (n // 32) * 32
+        while k > n - 16:
+            k -= 32
+        return k
+
+    ch, cw = side(h), side(w)
+    if ch <= 0 or cw <= 0:
+        raise BadInput(f"tof: crop='tecogan' leaves nothing of a {h}x{w} frame (needs at least 48x48)")
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return y0, y0 + ch, x0, x0 + cw
+
+
+# -- the pairwise streaming skeleton ----------------------------------------------------------------------
+class _PairMetric(StreamingMetric):
+    """A metric of consecutive-frame pairs with a one-frame carry (see the module docstring).
+
+    Subclasses implement :meth:`_represent` (a chunk → a tuple of per-frame arrays, leading axis = frames;
+    the carry is the last entry of each) and :meth:`_pair_values` (values of the pairs ``(i[k], j[k])`` of
+    those arrays, with the carried frame prepended).
+    """
+
+    context: ClassVar[int] = 1
+
+    def __init__(self, skip_cuts: bool = True, window: int = 100, **params: Any):
+        if not isinstance(skip_cuts, bool):
+            raise BadInput(f"{self.name}: skip_cuts must be true or false, got {skip_cuts!r}")
+        self.skip_cuts = skip_cuts
+        super().__init__(window=window, pairs=PAIR_CONVENTION, scene_cuts="nan" if skip_cuts else "scored",
+                         **params)
+
+    # -- hooks --------------------------------------------------------------------------------------
+    def _represent(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def _pair_values(self, rep: tuple[Any, ...], i: list[int], j: list[int]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _represent_blocks(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
+        """:meth:`_represent` over groups of whole frames of at most ``_BLOCK_ELEMS`` values, concatenated.
+
+        Why: the float temporaries of a whole 960×540 chunk are tens of MB; fresh allocations that large
+        are new pages every time (the kernel zero-fills them), which cost more than the arithmetic. Blocks of
+        a few MB are recycled by the allocator and stay in cache. Values do not change: every step is per
+        frame."""
+        per = max(1, _BLOCK_ELEMS // max(1, sr[0].numel()))
+        if sr.device.type != "cpu" or sr.shape[0] <= per:
+            return self._represent(sr, hr)
+        parts = [self._represent(sr[i:i + per], None if hr is None else hr[i:i + per])
+                 for i in range(0, sr.shape[0], per)]
+        return tuple(torch.cat(p) if isinstance(p[0], torch.Tensor) else np.concatenate(p) for p in zip(*parts))
+
+    def _scored(self, t: int) -> bool:
+        """Whether the pair (t−1, t) gets a value (t ≥ 1)."""
+        return not (self.skip_cuts and t in self._cuts)
+
+    # -- StreamingMetric ----------------------------------------------------------------------------
+    def reset(self) -> None:
+        self._cuts: frozenset[int] = frozenset()
+        super().reset()
+
+    def reset_carry(self) -> None:
+        self._carry: tuple[Any, ...] | None = None
+
+    def start(self, meta: dict[str, Any]) -> None:
+        super().start(meta)
+        self._cuts = frozenset(int(c) for c in (meta.get("scene_cuts") or ()))
+
+    @torch.no_grad()
+    def frame_values(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
+        _check_frames(self.name, sr)
+        n = sr.shape[0]
+        out = torch.full((n,), math.nan, dtype=torch.float64)
+        if n == 0:
+            return out
+        rep = self._represent_blocks(sr, hr)
+        if self._carry is None:
+            full, offset = rep, 0
+        else:  # prepend the previous chunk's last frame: its pair with this chunk's first frame is scored here
+            if self._carry[0].shape[1:] != rep[0].shape[1:]:
+                raise BadInput(f"{self.name}: frame size changed within a clip "
+                               f"({tuple(self._carry[0].shape[1:])} -> {tuple(rep[0].shape[1:])})")
+            full, offset = tuple(_cat(c, r) for c, r in zip(self._carry, rep)), 1
+        first = self.frames - offset  # clip frame index of full[0]
+        later = [k for k in range(1, n + offset) if self._scored(first + k)]  # pairs (k-1, k) of ``full``
+        if later:
+            values = self._pair_values(full, [k - 1 for k in later], later)
+            out[torch.tensor(later) - offset] = values.detach().to("cpu", torch.float64)
+        self._carry = tuple(_last(x) for x in rep)
+        return out
+
+
+# -- flow-warping error -----------------------------------------------------------------------------------
+class _Ewarp(_PairMetric):
+    """Shared parameters, scoring and diagnostics of the three warping-error metrics."""
+
+    higher_is_better: ClassVar[bool] = False
+    unit: ClassVar[str] = "x1e3"
+
+    def __init__(self, resize: float, flow_source: str, skip_cuts: bool, window: int, **flow_params: Any):
+        self.resize = _check_resize(self.name, resize)
+        super().__init__(skip_cuts=skip_cuts, window=window, flow_source=flow_source, resize=self.resize,
+                         resize_mode=RESIZE_MODE, mask=OCCLUSION_RECIPE,
+                         warp="backward, bilinear, sample positions clamped to the frame",
+                         error=EWARP_ERROR, all_occluded="nan", scale=EWARP_SCALE, **flow_params)
+
+    def reset(self) -> None:
+        self._occ_sum = 0.0
+        self._occ_pairs = 0
+        super().reset()
+
+    def _score(self, a: torch.Tensor, b: torch.Tensor, fw: torch.Tensor, bw: torch.Tensor) -> torch.Tensor:
+        err, occluded = warp_error(a, b, fw, bw)
+        self._occ_sum += float(occluded.sum())
+        self._occ_pairs += int(occluded.numel())
+        return err * EWARP_SCALE
+
+    def extra(self) -> dict[str, Any]:
+        """``occluded_fraction``: mean share of pixels the mask excluded (a warping error that ignores most
+        of the frame says little)."""
+        return {"occluded_fraction": self._occ_sum / self._occ_pairs if self._occ_pairs else math.nan}
+
+
+class EwarpDIS(_Ewarp):
+    """Flow-warping error ×1000 of the output video with OpenCV DIS flow (EvalCrafter E*warp recipe).
+
+    Parameters: ``preset`` (DIS preset: ultrafast | fast | medium), ``resize`` (default 0.5, the recipe's),
+    ``skip_cuts`` (NaN at scene cuts, default true). No reference and no weights needed.
+    """
+
+    name: ClassVar[str] = "ewarp-dis"
+    version: ClassVar[str] = "1"
+    mode: ClassVar[str] = "NR"
+
+    def __init__(self, preset: str = "medium", resize: float = 0.5, skip_cuts: bool = True, window: int = 100):
+        self._flow = DISFlow(preset)
+        super().__init__(resize, "output", skip_cuts, window, flow_input=GRAY_INPUT, **self._flow.describe())
+
+    def _represent(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
+        levels = downscale(grey_levels(sr), self.resize)  # (T, 3, H, W) -> (T, 3, h, w), 0-255 scale
+        _check_side(self.name, levels)
+        gray = luma_u8(levels)  # (T, h, w) uint8
+        return levels.div_(255.0), gray  # (T, 3, h, w) float in [0, 1], (T, h, w) uint8
+
+    def _pair_values(self, rep: tuple[Any, ...], i: list[int], j: list[int]) -> torch.Tensor:
+        rgb, gray = rep
+        fw, bw = self._flow.bidirectional(gray[i], gray[j])
+        return self._score(rgb[i], rgb[j], fw, bw)
+
+
+class EwarpRef(_Ewarp):
+    """Warping error ×1000 of the output with flow and occlusion mask from the reference video (Lai et al.).
+
+    The flow of the HR pair (t−1, t) says how the content really moved; the output's frame t is warped back
+    with it and compared with the output's frame t−1 over the pixels the HR mask keeps. An output that
+    flickers or swims where the reference does not scores high; a method cannot lower it by blurring its own
+    motion estimate away. Parameters: ``preset`` (DIS), ``resize`` (default 1.0), ``skip_cuts``.
+    """
+
+    name: ClassVar[str] = "ewarp-ref"
+    version: ClassVar[str] = "1"
+    mode: ClassVar[str] = "FR"
+
+    def __init__(self, preset: str = "medium", resize: float = 1.0, skip_cuts: bool = True, window: int = 100):
+        self._flow = DISFlow(preset)
+        super().__init__(resize, "reference", skip_cuts, window, flow_input=GRAY_INPUT, **self._flow.describe())
+
+    def _represent(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
+        if hr is None:
+            raise BadInput(f"{self.name} needs the HR reference")
+        out = downscale(grey_levels(sr), self.resize).div_(255.0)  # (T, 3, h, w): the output, scored
+        ref = downscale(grey_levels(hr), self.resize)  # (T, 3, h, w), 0-255: the reference, flow and mask only
+        _check_side(self.name, out)
+        return out, luma_u8(ref)
+
+    def _pair_values(self, rep: tuple[Any, ...], i: list[int], j: list[int]) -> torch.Tensor:
+        out_rgb, ref_gray = rep
+        fw, bw = self._flow.bidirectional(ref_gray[i], ref_gray[j])
+        return self._score(out_rgb[i], out_rgb[j], fw, bw)
+
+
+class EwarpRAFT(_Ewarp):
+    """Flow-warping error ×1000 of the output video with torchvision RAFT (the published E*warp recipe).
+
+    Parameters: ``model`` (raft_large | raft_small, also the weight id), ``iters`` (default 20),
+    ``pretrained`` (default true; false = random weights, plumbing/speed only, recorded as
+    ``random_weights``), ``weights_path`` (explicit file, else :mod:`infvsr_bench.weights` finds it),
+    ``resize`` (default 0.5), ``device`` (where RAFT and the warping run), ``seed`` (random init only),
+    ``pairs_per_forward`` (pairs per network call, both directions together; bounds memory), ``skip_cuts``.
+    All pairs of a chunk (with the carried frame) go through RAFT in as few calls as that cap allows.
+    """
+
+    name: ClassVar[str] = "ewarp-raft"
+    version: ClassVar[str] = "1"
+    mode: ClassVar[str] = "NR"
+    requires: ClassVar[tuple[str, ...]] = ("raft_large",)
+
+    def __init__(self, model: str = "raft_large", iters: int = 20, pretrained: bool = True,
+                 weights_path: str | None = None, resize: float = 0.5, device: str = "cpu", seed: int = 0,
+                 pairs_per_forward: int = 8, skip_cuts: bool = True, window: int = 100):
+        self._flow = RAFTFlow(model=model, iters=iters, pretrained=pretrained, weights_path=weights_path,
+                              device=device, seed=seed, pairs_per_forward=pairs_per_forward)
+        self.device = torch.device(device)
+        self.requires = (self._flow.weight_id,) if self._flow.pretrained else ()  # random weights need no file
+        super().__init__(resize, "output", skip_cuts, window, **self._flow.describe())
+
+    @property
+    def random_weights(self) -> bool:
+        return not self._flow.pretrained
+
+    def _represent(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
+        levels = downscale(grey_levels(sr.to(self.device)), self.resize)  # (T, 3, H, W) -> (T, 3, h, w)
+        return (levels.div_(255.0),)
+
+    def _pair_values(self, rep: tuple[Any, ...], i: list[int], j: list[int]) -> torch.Tensor:
+        (rgb,) = rep
+        a, b = rgb[i], rgb[j]  # (P, 3, h, w) each
+        fw, bw = self._flow.bidirectional(a, b)
+        return self._score(a, b, fw, bw)
+
+    def extra(self) -> dict[str, Any]:
+        out = super().extra()
+        if self.random_weights:
+            out["random_weights"] = True
+        return out
+
+
+# -- tOF --------------------------------------------------------------------------------------------------
+CROPS = ("none", "tecogan")
+
+
+class TOF(_PairMetric):
+    """TecoGAN's tOF: how far the output's motion is from the reference's, in pixels per frame pair.
+
+    Per pair (t−1, t): Farnebäck flows (TecoGAN's parameters, on uint8 luma) of the output pair and of the
+    reference pair; the value is the mean over pixels of the Euclidean norm of their difference, computed in
+    float64 (TecoGAN: float32). Parameters: ``crop`` ("none" | "tecogan": TecoGAN's centre crop of the
+    flows), ``skip_ends`` (frames dropped at each end of a clip, TecoGAN uses 2: a pair is scored only when
+    both its frames are kept; needs ``meta["frames"]``), ``skip_cuts``.
+    """
+
+    name: ClassVar[str] = "tof"
+    version: ClassVar[str] = "1"
+    mode: ClassVar[str] = "FR"
+    higher_is_better: ClassVar[bool] = False
+    unit: ClassVar[str] = "px"
+
+    def __init__(self, crop: str = "none", skip_ends: int = 0, skip_cuts: bool = True, window: int = 100):
+        crop = str(crop).lower()
+        if crop not in CROPS:
+            raise BadInput(f"tof: unknown crop {crop!r} (choose from {', '.join(CROPS)})")
+        if isinstance(skip_ends, bool) or not isinstance(skip_ends, int) or skip_ends < 0:
+            raise BadInput(f"tof: skip_ends must be an integer >= 0, got {skip_ends!r}")
+        self.crop, self.skip_ends = crop, skip_ends
+        super().__init__(skip_cuts=skip_cuts, window=window, flow="opencv-farneback",
+                         farneback_params=list(FARNEBACK_PARAMS), flow_input=GRAY_INPUT, crop=crop,
+                         skip_ends=skip_ends, distance="mean over pixels of the L2 norm of the flow difference")
+
+    def _scored(self, t: int) -> bool:
+        if not super()._scored(t):
+            return False
+        if self.skip_ends:
+            total = self.meta.get("frames")
+            if total is None:
+                raise BadInput("tof: skip_ends needs the clip length (meta['frames'] via start())")
+            return t - 1 >= self.skip_ends and t <= int(total) - 1 - self.skip_ends
+        return True
+
+    def _represent(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
+        if hr is None:
+            raise BadInput(f"{self.name} needs the HR reference")
+        _check_side(self.name, sr)
+        return _luma_native(sr), _luma_native(hr)  # (T, H, W) uint8 each
+
+    def _pair_values(self, rep: tuple[Any, ...], i: list[int], j: list[int]) -> torch.Tensor:
+        out_gray, ref_gray = rep
+        h, w = out_gray.shape[1:]
+        y0, y1, x0, x1 = tecogan_crop_box(h, w) if self.crop == "tecogan" else (0, h, 0, w)
+        values = []
+        for p, q in zip(i, j):
+            diff = farneback(out_gray[p], out_gray[q]) - farneback(ref_gray[p], ref_gray[q])  # (H, W, 2)
+            diff = diff[y0:y1, x0:x1].astype(np.float64)
+            values.append(float(np.sqrt((diff * diff).sum(-1)).mean()))
+        return torch.tensor(values, dtype=torch.float64)
+
+
+# -- flickering -------------------------------------------------------------------------------------------
+class Flicker(_PairMetric):
+    """VBench temporal flickering of the output: (255 − mean |frame_{t−1} − frame_t|) / 255 per pair.
+
+    The mean absolute difference is over all pixels and the three RGB channels of the uint8 frames (the
+    8-bit values the runner's quantisation gives back exactly); the sum of absolute differences is exact.
+    1.0 means two identical frames. No parameters besides ``skip_cuts``.
+    """
+
+    name: ClassVar[str] = "flicker"
+    version: ClassVar[str] = "1"
+    mode: ClassVar[str] = "NR"
+    higher_is_better: ClassVar[bool] = True
+    unit: ClassVar[str] = ""
+
+    def __init__(self, skip_cuts: bool = True, window: int = 100):
+        super().__init__(skip_cuts=skip_cuts, window=window,
+                         formula="(255 - mean |a - b|) / 255 on uint8 RGB, all channels, native resolution")
+
+    def _represent(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
+        u8 = to_uint8(sr).cpu().numpy()  # (T, 3, H, W) uint8
+        return (u8.reshape(u8.shape[0], -1, u8.shape[-1]),)  # (T, 3, H, W) -> (T, 3·H, W): 2-D planes for cv2
+
+    def _pair_values(self, rep: tuple[Any, ...], i: Sequence[int], j: Sequence[int]) -> torch.Tensor:
+        import cv2
+
+        (u8,) = rep
+        count = float(u8[0].size)
+        # cv2.norm(NORM_L1) sums |a - b| over pixels and channels in double precision: exact for integer
+        # sums below 2^53 (any frame up to 8K), one SIMD pass per pair
+        sad = [cv2.norm(u8[p], u8[q], cv2.NORM_L1) for p, q in zip(i, j)]
+        return (255.0 - torch.tensor(sad, dtype=torch.float64) / count) / 255.0
+
+
+__all__ = ["TOF", "EwarpDIS", "EwarpRAFT", "EwarpRef", "Flicker", "tecogan_crop_box", "warp_error"]
