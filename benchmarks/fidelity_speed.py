@@ -30,36 +30,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-# -- frames -------------------------------------------------------------------------------------------------
-def make_frames(n: int, width: int, height: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(n, H, W, 3) uint8 HR frames panned over real photographs, and their mildly degraded "SR" versions."""
-    import cv2
-    from skimage import data
-
-    photos = [data.astronaut(), data.coffee(), data.rocket(), data.chelsea()]
-    per_photo = max(1, -(-n // len(photos)))  # ceil: one scene per photograph
-    rng = np.random.default_rng(seed)
-    hr = np.empty((n, height, width, 3), np.uint8)
-    for i in range(n):
-        photo = photos[(i // per_photo) % len(photos)]
-        k = i % per_photo
-        scale = 1.15 * max(width / photo.shape[1], height / photo.shape[0])  # cover the frame with margin
-        canvas = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        x0 = min(4 * k, canvas.shape[1] - width)
-        y0 = min(2 * k, canvas.shape[0] - height)
-        hr[i] = canvas[y0:y0 + height, x0:x0 + width]
-    sr = np.empty_like(hr)
-    for i in range(n):
-        small = cv2.resize(hr[i], (width // 2, height // 2), interpolation=cv2.INTER_AREA)
-        up = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float64)
-        sr[i] = np.clip(up + rng.normal(0.0, 2.0, up.shape), 0, 255).round().astype(np.uint8)
-    return hr, sr
+from _frames import log, make_frames  # sibling module: run the scripts as files
 
 
 # -- peers --------------------------------------------------------------------------------------------------
@@ -127,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     log(f"making {args.frames} frames of {width}x{height} from skimage photographs ...")
-    hr8, sr8 = make_frames(args.frames, width, height)
+    hr8, sr8 = make_frames(args.frames, width, height, margin=1.15)
     to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0)  # (T,H,W,3) -> (T,3,H,W)
     hr, sr = to_t(hr8).to(device), to_t(sr8).to(device)
     load_before = os.getloadavg()

@@ -5,7 +5,7 @@ Builds one long clip (8,000 HR frames at 320x192 from the synthetic generator, b
 and reports that process's peak RSS. Target: flat — the 8,000-frame peak within 10% of the 500-frame peak.
 A run that held the video would grow by ~2.7 GiB per 1,000 frames (LR + HR + SR in float32).
 
-    python benchmarks/memory_vs_length.py [--lengths 500,2000,8000] [--json out.json]
+    python benchmarks/memory_vs_length.py [--lengths 500,2000,8000] [--json out.json [--plot DIR]]
 """
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", default="500,2000,8000")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--plot", type=Path, default=None, help="Folder for memory-vs-length.png (needs --json).")
     args = ap.parse_args()
     lengths = [int(x) for x in args.lengths.split(",")]
     work = Path(tempfile.mkdtemp(prefix="infvsr-mem-"))
@@ -87,6 +88,11 @@ def main() -> None:
     print(f"target (longest within 10% of shortest): {'met' if verdict else 'MISSED'}")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "target_met": verdict}, indent=2))
+        if args.plot:
+            from infvsr_bench import plots
+
+            args.plot.mkdir(parents=True, exist_ok=True)
+            print(f"plot: {plots.memory_vs_length(args.json, args.plot)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -188,6 +188,13 @@ def render_leaderboard(runs_root: Path, output: Path) -> str:
                         + [fps_cell(s.get("throughput")), f"{c['ok']}/{c['total']}", f"[report]({rep})"])
         lines += _table(["Method", "Track"] + [titles[ck] for ck in columns] + ["FPS", "Clips", "Run"], rows)
         lines.append("")
+        absent: dict[str, list[str]] = defaultdict(list)
+        for _, s in runs:
+            for lb in sorted(s.get("unavailable") or {}):
+                absent[lb].append(s["method"]["name"])
+        if absent:
+            lines += ["Not computed (the reason is in each run's report, e.g. a missing weight file): "
+                      + "; ".join(f"`{lb}` ({', '.join(ms)})" for lb, ms in sorted(absent.items())) + ".", ""]
         for ck, m in columns.items():
             note = (f"{titles[ck]}: `{ck[0]}` = {m['name']} v{m['version']}, params "
                     f"`{records.dumps(m['params'], indent=None)}`")

@@ -563,3 +563,21 @@ def fetch(ids: Iterable[str], dest: str | os.PathLike | None = None, *,
             continue
         done[entry.id] = _download(entry, folder, timeout)
     return done
+
+
+def load_strict(net, state_dict: dict, what: str) -> None:
+    """``net.load_state_dict(state_dict, strict=True)``, with a key-layout mismatch reported as one
+    :class:`~infvsr_bench.errors.BadInput` line naming ``what`` and the first few missing / unexpected /
+    wrong-shape keys (torch's own message is a wall of text)."""
+    own = net.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    wrong = sorted(k for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
+    if missing or unexpected or wrong:
+        def few(keys: list[str]) -> str:
+            return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+
+        parts = [f"{label}: {few(keys)}" for label, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
+        raise BadInput(f"weights for {what} do not match its key layout — " + "; ".join(parts))
+    net.load_state_dict(state_dict, strict=True)

@@ -24,3 +24,22 @@ def write_video(path, frames: np.ndarray, fps: float = 25.0, codec: str = "ffv1"
     with FrameWriter(path, fps=fps, codec=codec) as w:
         w.write(frames)
     return path
+
+
+def run_cli(capsys, *args):
+    """Run ``infvsr-bench ARGS`` in-process; return (exit code, stdout, stderr)."""
+    import pytest
+
+    from infvsr_bench.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def one_line_error(err: str) -> str:
+    """Assert that stderr is exactly one ``error: ...`` line (no traceback) and return it."""
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]

@@ -4,21 +4,14 @@ import shutil
 
 import pytest
 
-from infvsr_bench import datasets, records
-from infvsr_bench.cli import main
+from infvsr_bench import datasets
+
+from .helpers import one_line_error, run_cli
+
+_cli = run_cli
 
 
-def _cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
-
-
-def _one_line_error(err):
-    lines = [x for x in err.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    return lines[0]
+_one_line_error = one_line_error
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -1,15 +1,10 @@
 """Plots are drawn from the records alone, are real PNGs, and the plot command validates its input."""
-import pytest
 
 from infvsr_bench import plots
-from infvsr_bench.cli import main
 
+from .helpers import run_cli
 
-def _cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+_cli = run_cli
 
 
 def test_run_writes_plots_and_links_them(capsys, tmp_path):

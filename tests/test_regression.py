@@ -3,14 +3,9 @@ import json
 
 import pytest
 
-from infvsr_bench.cli import main
+from .helpers import run_cli
 
-
-def _cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+_cli = run_cli
 
 
 @pytest.fixture

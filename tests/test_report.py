@@ -1,6 +1,5 @@
 """Leaderboard grouping: tables by dataset bytes + conventions, one column per metric variant, random
 weights never ranked."""
-import copy
 import json
 
 from infvsr_bench import report

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from infvsr_bench import weights
-from infvsr_bench.cli import main
 from infvsr_bench.errors import BadInput, UnknownName, WeightsNotFound
 from infvsr_bench.weights import WeightFile
+
+from .helpers import one_line_error, run_cli
 
 MOBILENET = "mobilenet_v2-b0353104.pth"
 
@@ -60,17 +61,10 @@ def _put(folder: Path, name: str, content: bytes) -> Path:
     return folder / name
 
 
-def _cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+_cli = run_cli
 
 
-def _one_line_error(err):
-    lines = [x for x in err.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    return lines[0]
+_one_line_error = one_line_error
 
 
 # ------------------------------------------------------------------------------------------------ table

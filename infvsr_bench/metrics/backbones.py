@@ -47,6 +47,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import BadInput, UnknownName
+from ..weights import load_strict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -228,7 +229,7 @@ class CLIPViTB32Backbone(FeatureBackbone):
             state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
         if any(k.startswith("visual.") for k in state_dict):
             state_dict = {k[len("visual."):]: v for k, v in state_dict.items() if k.startswith("visual.")}
-        _load_strict(net, state_dict, self.name)
+        load_strict(net, state_dict, f"backbone {self.name}")
 
 
 # -- DINO ViT-B/16 (facebookresearch/dino) ----------------------------------------------------------
@@ -342,22 +343,7 @@ class DinoViTB16Backbone(FeatureBackbone):
 
     def load(self, net: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
         mapped = {DINO_KEY_LAYOUT.get(k, k): v for k, v in state_dict.items()}
-        _load_strict(net, mapped, self.name)
-
-
-def _load_strict(net: nn.Module, state_dict: dict[str, torch.Tensor], name: str) -> None:
-    """``load_state_dict(strict=True)`` with a one-line :class:`BadInput` that names the mismatch."""
-    own = net.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    wrong = sorted(k for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
-    if missing or unexpected or wrong:
-        def few(keys: list[str]) -> str:
-            return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
-        parts = [f"{label}: {few(keys)}" for label, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
-        raise BadInput(f"weights for backbone {name} do not match its key layout — " + "; ".join(parts))
-    net.load_state_dict(state_dict, strict=True)
+        load_strict(net, mapped, f"backbone {self.name}")
 
 
 BACKBONES: dict[str, Callable[..., FeatureBackbone]] = {

@@ -281,7 +281,8 @@ class RAFTFlow:
             if self.pretrained:
                 from .. import weights  # lazy: resolving weights is I/O
 
-                _load_strict(net, weights.load_state_dict(self.weight_id, self.weights_path), self.model)
+                weights.load_strict(net, weights.load_state_dict(self.weight_id, self.weights_path),
+                                    f"torchvision {self.model}")
             self._net = net.eval().requires_grad_(False).to(self.device)
         return self._net
 
@@ -360,22 +361,6 @@ def _full_fp32(device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
-def _load_strict(net: torch.nn.Module, state_dict: dict[str, torch.Tensor], name: str) -> None:
-    """``load_state_dict(strict=True)`` that reports a key-layout mismatch as one :class:`BadInput` line."""
-    own = net.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    wrong = sorted(k for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
-    if missing or unexpected or wrong:
-        def few(keys: list[str]) -> str:
-            return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
-
-        parts = [f"{label}: {few(keys)}" for label, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
-        raise BadInput(f"weights for torchvision {name} do not match its key layout — " + "; ".join(parts))
-    net.load_state_dict(state_dict, strict=True)
 
 
 __all__ = [
