@@ -87,4 +87,11 @@ def summarize_throughput(clips: list[dict[str, Any]]) -> dict[str, Any]:
         "latency_p95_ms": float(np.max([t["latency_p95_ms"] for t in ok])),
         "first_frame_ms": float(np.median([t["first_frame_ms"] for t in ok])),
         "peak_rss_mb": float(max(t["peak_rss_mb"] for t in ok)),
+        "peak_device_mb": _max_or_none(t.get("peak_device_mb") for t in ok),
+        "cache_bytes": _max_or_none(t.get("cache_bytes") for t in ok),
     }
+
+
+def _max_or_none(values) -> float | None:
+    vals = [v for v in values if v is not None]
+    return max(vals) if vals else None

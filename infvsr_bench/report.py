@@ -97,8 +97,11 @@ def render_run_report(run_dir: Path, summary: dict[str, Any]) -> str:
                   f"as warm-up), {thr['input_size']} → {thr['output_size']}, {thr['device']}, {thr['dtype']}. "
                   f"Chunk latency p50 {fmt(thr['latency_p50_ms'], 2)} ms, p95 {fmt(thr['latency_p95_ms'], 2)} ms; "
                   f"first output frame after {fmt(thr['first_frame_ms'], 2)} ms; peak host memory "
-                  f"{fmt(thr['peak_rss_mb'])} MiB; wall time {fmt(thr['wall_seconds'])} s for {thr['frames']} "
-                  f"frames (decode and metrics included).", ""]
+                  f"{fmt(thr['peak_rss_mb'])} MiB"
+                  + (f"; peak device memory {fmt(thr['peak_device_mb'])} MiB" if thr.get("peak_device_mb") else "")
+                  + (f"; cache {fmt(thr['cache_bytes'] / 2**20)} MiB" if thr.get("cache_bytes") else "")
+                  + f"; wall time {fmt(thr['wall_seconds'])} s for {thr['frames']} frames (decode and metrics "
+                  f"included).", ""]
     pngs = sorted((Path(run_dir) / "plots").glob("*.png"))
     if pngs:
         lines += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in pngs] + [""]
@@ -182,10 +185,12 @@ def render_leaderboard(runs_root: Path, output: Path) -> str:
         rows = []
         for i, (path, s) in enumerate(runs):
             c = s["clips"]
-            rep = _rel(path.parent / "report.md", output)
+            rep = f"[report]({_rel(path.parent / 'report.md', output)})"
+            if (path.parent / "plots").is_dir():
+                rep += f" · [plots]({_rel(path.parent / 'plots', output)})"
             name_cell = s["method"]["name"] + (" (random weights)" if s["method"].get("random_weights") else "")
             rows.append([name_cell, s["method"]["track"]] + [cols[ck][i] for ck in columns]
-                        + [fps_cell(s.get("throughput")), f"{c['ok']}/{c['total']}", f"[report]({rep})"])
+                        + [fps_cell(s.get("throughput")), f"{c['ok']}/{c['total']}", rep])
         lines += _table(["Method", "Track"] + [titles[ck] for ck in columns] + ["FPS", "Clips", "Run"], rows)
         lines.append("")
         absent: dict[str, list[str]] = defaultdict(list)

@@ -260,7 +260,7 @@ def run_clip(p: PreparedRun, clip: dict[str, Any]) -> dict[str, Any]:
     series = {mt.label: np.full(n, np.nan, dtype=np.float64) for mt in p.metrics}
     hr_queue = _FrameQueue()
     given = emitted = 0
-    timer = ClipTimer(device=device)
+    timer = ClipTimer(device=device, method=method)
     cuts = [c for c in clip.get("scene_cuts", []) if c < n]
     method.reset({"clip": clip["id"], "fps": clip["fps"], "frames": n, "scene_cuts": cuts})
     boundaries = getattr(method, "chunk_boundaries", None)

@@ -29,9 +29,12 @@ def peak_rss_mb() -> float:
 class ClipTimer:
     """Collects per-chunk timings of one clip. Use ``with timer.chunk(n_in) as c: out = step(); c.out(k)``."""
 
-    def __init__(self, device: str = "cpu", warmup: int = 1):
+    def __init__(self, device: str = "cpu", warmup: int = 1, method=None):
         self.device = device
         self.warmup = warmup
+        self.method = method  # asked for cache_bytes() (KV-cache size) when it offers it
+        if str(device).startswith("cuda") and torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats(device)
         self.t_start = time.perf_counter()
         self.chunk_seconds: list[float] = []
         self.chunk_frames: list[int] = []
@@ -73,5 +76,20 @@ class ClipTimer:
             "first_frame_ms": (self.first_frame_s or float("nan")) * 1000,
             "wall_seconds": time.perf_counter() - self.t_start,
             "peak_rss_mb": peak_rss_mb(),
+            "peak_device_mb": peak_device_mb(self.device),
+            "cache_bytes": cache_bytes(self.method),
             "device": str(self.device),
         }
+
+
+def peak_device_mb(device: str | torch.device) -> float | None:
+    """Peak memory allocated by torch on a CUDA device since the clip started (None on the CPU)."""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return None
+
+
+def cache_bytes(method) -> int | None:
+    """Bytes of the method's rolling cache (e.g. a KV-cache), for methods that expose ``cache_bytes()``."""
+    fn = getattr(method, "cache_bytes", None)
+    return int(fn()) if callable(fn) else None

@@ -164,3 +164,38 @@ def test_default_metric_set_runs_or_says_why_not(tmp_path, manifest):
         assert "weights fetch" in reason or "not found" in reason, reason
     for label, m in s["metrics"].items():
         assert m["n_clips"] == 3 and m["mean"] is not None, label
+
+
+class _Cached(Bicubic):
+    """A method with a rolling cache of the last 2 LR frames, reporting its size like a KV-cache would."""
+
+    def reset(self, meta=None):
+        self.cache = torch.zeros(0)
+
+    def step(self, lr_chunk):
+        self.cache = lr_chunk[-2:].clone()
+        return super().step(lr_chunk)
+
+    def cache_bytes(self):
+        return self.cache.numel() * self.cache.element_size()
+
+
+def test_throughput_records_cache_bytes_and_timing_fields(tmp_path, manifest, monkeypatch):
+    monkeypatch.setattr("infvsr_bench.methods.interpolation.Bicubic", _Cached)
+    res = _run(tmp_path, method_params={"chunk_frames": 5})
+    lr_frame = 3 * 48 * 80 * 4
+    for c in records.read_clips(res.run_dir):
+        t = c["throughput"]
+        assert t["cache_bytes"] == 2 * lr_frame and t["peak_device_mb"] is None
+        assert t["chunks"] == 4 and t["warmup_chunks"] == 1 and t["frames"] == N  # 5+5+2 and a flush
+        assert t["input_size"] == "80x48" and t["output_size"] == "320x192" and t["dtype"] == "float32"
+    s = res.summary["throughput"]
+    assert s["cache_bytes"] == 2 * lr_frame and s["device"].startswith("cpu")
+    assert "; cache " in (res.run_dir / "report.md").read_text()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_peak_device_memory_is_recorded_on_cuda(tmp_path, manifest):
+    res = _run(tmp_path, device="cuda")
+    assert res.summary["throughput"]["peak_device_mb"] > 0
