@@ -64,6 +64,8 @@ class PreparedRun:
     comparability_key: str
     done: set[str]
     unavailable: dict[str, str] = field(default_factory=dict)  # metric label -> why it was not computed
+    dataset_info: dict[str, Any] = field(default_factory=dict)
+    metric_desc: list[dict[str, Any]] = field(default_factory=list)
 
 
 def default_run_dir(root: Path, dataset_name: str, method: str, max_frames: int | None) -> Path:
@@ -82,7 +84,8 @@ def _check_device(device: str) -> None:
 
 
 def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
-    """Resolve and validate everything; raise BadInput on anything that cannot work. Writes run.json."""
+    """Resolve and validate everything; raise BadInput on anything that cannot work. Writes nothing:
+    run.json is written by :func:`execute`, so a rejected multi-method command leaves no folder behind."""
     if spec.max_frames is not None and spec.max_frames < 1:
         raise BadInput(f"--max-frames must be at least 1, got {spec.max_frames}")
     _check_device(spec.device)
@@ -122,9 +125,8 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
     run_dir = Path(spec.out) if spec.out else default_run_dir(runs_root, manifest["name"], method.info.name,
                                                                spec.max_frames)
     done = _check_run_dir(run_dir, run_key, spec.resume, spec.overwrite)
-    prepared = PreparedRun(spec, run_dir, manifest, method, metrics, run_key, comp_key, done, unavailable)
-    _write_run_json(prepared, dataset_info, metric_desc)
-    return prepared
+    return PreparedRun(spec, run_dir, manifest, method, metrics, run_key, comp_key, done, unavailable,
+                       dataset_info, metric_desc)
 
 
 def _split_by_weights(metrics: list[StreamingMetric], explicit: bool
@@ -171,8 +173,7 @@ def _check_run_dir(run_dir: Path, run_key: str, resume: bool, overwrite: bool = 
     if old.get("run_key") != run_key:
         raise BadInput(f"output folder {run_dir} holds a different run (method, dataset, metrics or "
                        f"--max-frames differ); choose another --out or delete it")
-    if overwrite:  # the same run, recomputed: its old records are replaced, nothing of another run is touched
-        _clear_run(run_dir)
+    if overwrite:  # the same run, recomputed: execute() replaces its records; another run is never touched
         return set()
     finished = {c["clip"] for c in records.read_clips(run_dir) if c.get("status") == "ok"}
     if finished and not resume:
@@ -327,6 +328,9 @@ def execute(p: PreparedRun) -> RunResult:
 
     from . import report
 
+    if p.spec.overwrite:
+        _clear_run(p.run_dir)
+    _write_run_json(p, p.dataset_info, p.metric_desc)
     p.method.setup(p.spec.device, torch.float32)
     clips = p.manifest["clips"]
     todo = [c for c in clips if c["id"] not in p.done]

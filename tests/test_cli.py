@@ -127,3 +127,14 @@ def test_module_entry_point_and_exit_code():
     res = subprocess.run([sys.executable, "-m", "infvsr_bench", "run", "--method", "nope"], capture_output=True,
                          text=True)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and res.stdout == ""
+
+
+def test_a_bad_second_method_leaves_nothing_written(capsys, tmp_path):
+    out_dir = tmp_path / "r"
+    assert _cli(capsys, "run", "--method", "bicubic", "--metrics", "psnr", "--max-frames", "3",
+                "--out", str(out_dir / "bicubic"))[0] == 0
+    before = {p: p.read_bytes() for p in out_dir.rglob("*") if p.is_file()}
+    code, _, err = _cli(capsys, "run", "--method", "bicubic,nope", "--metrics", "psnr", "--max-frames", "3",
+                        "--out", str(out_dir), "--overwrite")
+    assert code == 2 and "unknown method 'nope'" in err
+    assert {p: p.read_bytes() for p in out_dir.rglob("*") if p.is_file()} == before
