@@ -12,7 +12,7 @@ One table, one row per metric (``ROWS`` below; add a row to add a metric). For e
   ``tof`` → TecoGAN's per-frame loop (gray, Farnebäck twice, numpy), same numbers;
   ``flicker`` → VBench's per-pair ``cv2.absdiff`` mean, same numbers.
   Peers are timed on ``--peer-frames`` frames where they are slow; per-frame cost does not depend on it.
-* **carried state**: bytes of tensors / arrays a metric holds between updates after 100 and after 1,000
+* **carried state**: bytes of tensors / arrays a metric holds between updates after 1,000 and after 10,000
   frames (fed at ``--state-size``, a chunk repeated); must be equal — the carry is O(1 frame), never
   O(video). The window sums (one float pair per ``window`` frames, by design) are counted separately.
 
@@ -118,6 +118,56 @@ def peer_vbench_flicker(hr8: np.ndarray, sr8: np.ndarray, n: int) -> list[float]
     return [(255.0 - float(np.mean(cv2.absdiff(sr8[t - 1], sr8[t])))) / 255.0 for t in range(1, n)]
 
 
+def peer_torchvision_mobilenet(hr8: np.ndarray, sr8: np.ndarray, n: int) -> list[float]:
+    """VBench-style loop: torchvision MobileNetV2 with its own eval transform, one frame per forward, score
+    ½[cos(prev) + cos(first)] per frame (the first frame has none)."""
+    import torch
+    import torchvision
+    from torchvision.transforms import v2
+
+    from infvsr_bench import weights
+
+    net = torchvision.models.mobilenet_v2()
+    net.load_state_dict(weights.load_state_dict("mobilenet_v2"))
+    net.classifier = torch.nn.Identity()
+    net.eval()
+    tf = v2.Compose([v2.Resize(224, antialias=True), v2.CenterCrop(224), v2.ToDtype(torch.float32, scale=True),
+                     v2.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    feats, out = [], [float("nan")]
+    with torch.inference_mode():
+        for i in range(n):
+            x = tf(torch.from_numpy(sr8[i]).permute(2, 0, 1))[None]  # (H,W,3) -> (1,3,224,224)
+            f = torch.nn.functional.normalize(net(x), dim=1)[0]
+            if feats:
+                out.append(0.5 * (max(0.0, float(f @ feats[-1])) + max(0.0, float(f @ feats[0]))))
+            feats = [feats[0], f] if feats else [f]
+    return out
+
+
+def peer_ffmpeg_libvmaf(hr8: np.ndarray, sr8: np.ndarray, n: int) -> list[float]:
+    """ffmpeg's libvmaf on two rawvideo files written first (what a script around the ffmpeg CLI does)."""
+    import csv
+    import subprocess
+    import tempfile
+
+    import imageio_ffmpeg
+
+    h, w = hr8.shape[1:3]
+    with tempfile.TemporaryDirectory() as d:
+        for name, arr in (("dis.rgb", sr8[:n]), ("ref.rgb", hr8[:n])):
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(np.ascontiguousarray(arr).tobytes())
+        scale = "scale=out_color_matrix=bt709:out_range=tv:flags=accurate_rnd+full_chroma_int+bitexact,format=yuv420p"
+        raw = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-video_size", f"{w}x{h}", "-framerate", "25"]
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+               *raw, "-i", "dis.rgb", *raw, "-i", "ref.rgb", "-lavfi",
+               f"[0:v]{scale}[d];[1:v]{scale}[r];[d][r]libvmaf=model=version=vmaf_v0.6.1:n_threads=4:"
+               f"log_fmt=csv:log_path=log.csv", "-f", "null", "-"]
+        subprocess.run(cmd, cwd=d, check=True, capture_output=True)
+        with open(os.path.join(d, "log.csv")) as f:
+            return [float(r["vmaf"]) for r in csv.DictReader(f)]
+
+
 # -- the table ------------------------------------------------------------------------------------------------
 @dataclass
 class Row:
@@ -144,6 +194,10 @@ ROWS: list[Row] = [
         note="cv2.remap quantises positions to 1/32 px: values differ slightly"),
     Row("tof", peer="TecoGAN per-frame loop", peer_fn=peer_tecogan_tof, same_values=True),
     Row("flicker", peer="VBench per-pair loop", peer_fn=peer_vbench_flicker, same_values=True),
+    Row("semantic-mobilenet", peer="torchvision MobileNetV2 per frame", peer_fn=peer_torchvision_mobilenet,
+        note="needs mobilenet_v2 weights; peer uses torchvision's 256-free resize+crop as ours"),
+    Row("vmaf", peer="ffmpeg libvmaf on rawvideo files", peer_fn=peer_ffmpeg_libvmaf, same_values=True,
+        note="ours streams through pipes; values arrive at finish()"),
 ]
 
 
@@ -183,7 +237,9 @@ def state_after(name: str, params: dict[str, Any], frames: int, hr, sr, chunk: i
         k = min(chunk, frames - done)
         m.update(sr[:k], hr[:k])
         done += k
-    return carried_bytes(m), len(m._win_sum) + len(m._win_count)
+    state = carried_bytes(m), len(m._win_sum) + len(m._win_count)
+    m.finish()
+    return state
 
 
 def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -207,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch/OpenCV threads (default: library default)")
     p.add_argument("--metrics", default=None, help="comma-separated subset of rows (default: all)")
     p.add_argument("--state-size", default="240x136", help="frame size for the carried-state check")
-    p.add_argument("--state-frames", default="100,1000", help="frame counts of the carried-state check")
+    p.add_argument("--state-frames", default="1000,10000", help="frame counts of the carried-state check")
     p.add_argument("--no-state", action="store_true", help="skip the carried-state check")
     p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
     args = p.parse_args(argv)
@@ -251,7 +307,11 @@ def main(argv: list[str] | None = None) -> int:
             m.start({**meta, "frames": n})
             vals = [m.update(sr[i:min(i + args.chunk, n)], hr[i:min(i + args.chunk, n)])
                     for i in range(0, n, args.chunk)]
-            return torch.cat(vals).tolist()
+            vals = torch.cat(vals)
+            late = m.finish()  # metrics whose values arrive at the end of the clip (vmaf)
+            if late is not None:
+                vals[n - late.numel():] = late
+            return vals.tolist()
 
         log(f"{row.metric}: warm-up, then ours x{args.repeat} ...")
         ours(2)  # first-call allocations, OpenCV/OMP thread pools; not timed
@@ -287,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
           f"torch threads {torch.get_num_threads()}, OpenCV threads {cv2.getNumThreads()}, "
           f"load average before {load_before[0]:.2f}")
     sf = ",".join(str(f) for f in state_frames)
-    print(f"{'metric':<10} {'ours f/s':>9} {'peer':<38} {'peer f/s':>9} {'ratio':>7} "
+    print(f"{'metric':<18} {'ours f/s':>9} {'peer':<38} {'peer f/s':>9} {'ratio':>7} "
           f"{'ours mean':>11} {'peer mean':>11}  carried bytes @{sf} (frames at {sw}x{sh})")
     for name, r in results.items():
         peer = r.get("peer", "-")
@@ -301,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         if "state" in r:
             state = " / ".join(str(v["carried_bytes"]) for v in r["state"].values())
             state += "  equal" if r["state_equal"] else "  DIFFERENT"
-        print(f"{name:<10} {r['fps']:>9.2f} {peer:<38} {pf:>9} {ratio:>7} {om:>11} {pm:>11}  {state}")
+        print(f"{name:<18} {r['fps']:>9.2f} {peer:<38} {pf:>9} {ratio:>7} {om:>11} {pm:>11}  {state}")
     for name, r in results.items():
         if r.get("same_values"):
             print(f"  {name}: ours vs peer mean on the peer's {r['peer_frames']} frames differ by "
