@@ -251,13 +251,13 @@ class _FrameQueue:
 def run_clip(p: PreparedRun, clip: dict[str, Any]) -> dict[str, Any]:
     """Stream one clip through the method and metrics; return its record (raises on failure)."""
     m, method, device = p.manifest, p.method, p.spec.device
-    root = Path(m["root"])
     n = clip["frames"] if p.spec.max_frames is None else min(clip["frames"], p.spec.max_frames)
     chunk = max(1, method.info.chunk_frames)
     scale = int(m["scale"])
     out_h, out_w = clip["lr"]["height"] * scale, clip["lr"]["width"] * scale
-    lr_reader = FrameReader(root / clip["lr"]["path"], chunk=chunk, max_frames=n)
-    hr_iter = iter(FrameReader(root / clip["hr"]["path"], chunk=chunk, max_frames=n)) if clip.get("hr") else None
+    lr_path, hr_path = datasets.clip_paths(m, clip)
+    lr_reader = FrameReader(lr_path, chunk=chunk, max_frames=n)
+    hr_iter = iter(FrameReader(hr_path, chunk=chunk, max_frames=n)) if hr_path is not None else None
     series = {mt.label: np.full(n, np.nan, dtype=np.float64) for mt in p.metrics}
     hr_queue = _FrameQueue()
     given = emitted = 0
