@@ -43,6 +43,39 @@ def cli(verbose: int) -> None:
     logging.getLogger("infvsr_bench").setLevel(min(level, logging.INFO))
 
 
+def _engine_options(f):
+    """--engine and the Ray options, shared by `run` and `build-dataset`."""
+    opts = [
+        click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="Run clips in this process, or as Ray tasks (pip install infvsr-bench[ray])."),
+        click.option("--address", default=None, help="Ray cluster to join [--engine ray: start a local one]."),
+        click.option("--gpus-per-task", type=float, default=None,
+                     help="GPUs per Ray worker [1 with --device cuda, else 0]."),
+        click.option("--cpus-per-task", type=float, default=None, help="CPUs per Ray worker [1]."),
+        click.option("--workers", type=int, default=None, help="Ray workers [as many as the cluster fits]."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _ray_options(engine, address, gpus_per_task, cpus_per_task, workers, device="cpu"):
+    """RayOptions for --engine ray (Ray must be importable: else exit 2 with the install line); None for local."""
+    given = [n for n, v in (("--address", address), ("--gpus-per-task", gpus_per_task),
+                            ("--cpus-per-task", cpus_per_task), ("--workers", workers)) if v is not None]
+    if engine != "ray":
+        if given:
+            raise BadInput(f"{', '.join(given)} {'need' if len(given) > 1 else 'needs'} --engine ray")
+        return None
+    from . import engine_ray
+
+    engine_ray.import_ray()
+    opts = engine_ray.RayOptions(address=address, gpus_per_task=gpus_per_task, workers=workers,
+                                 cpus_per_task=1.0 if cpus_per_task is None else cpus_per_task)
+    engine_ray.check_options(opts, device)
+    return opts
+
+
 @cli.command()
 @click.option("--method", "methods", multiple=True, help=f"Method name(s), comma-separated [{DEFAULT_METHODS}].")
 @click.option("--dataset", default="synthetic-long", show_default=True,
@@ -60,10 +93,17 @@ def cli(verbose: int) -> None:
               help="Recompute a run whose folder already holds this same run (a different run is never touched).")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check of the dataset files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON on stdout.")
-def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resume, overwrite, no_verify, as_json):
+@click.option("--random-weights", is_flag=True,
+              help="Methods with learned weights (infvsr) use random ones: speed/memory only, never a score.")
+@click.option("--weights-dir", type=click.Path(path_type=Path), default=None,
+              help="Folder holding the method's weight files (infvsr: the four released files).")
+@_engine_options
+def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resume, overwrite, no_verify, as_json,
+        random_weights=False, weights_dir=None, **engine):
     """Benchmark method(s) on a dataset, streaming, and write records + report."""
     from . import runner
 
+    ray_opts = _ray_options(device=device, **engine)  # None for --engine local
     names = _split(methods) or _split(DEFAULT_METHODS)
     if len(set(names)) != len(names):
         raise BadInput("a method is listed twice")
@@ -71,12 +111,25 @@ def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resu
         raise BadInput("--resume and --overwrite exclude each other")
     prepared = []
     for name in names:  # validate everything before any heavy work
-        target = out if (out is None or len(names) == 1) else out / name
-        spec = runner.RunSpec(method=name, dataset=dataset, metrics=_split(metric_specs) or None, out=target,
+        from .methods import parse_method_spec
+
+        mname, mparams = parse_method_spec(name)  # NAME[:key=value...], e.g. precomputed:dir=PATH
+        if random_weights:
+            mparams.setdefault("random_weights", True)
+        if weights_dir is not None:
+            mparams.setdefault("weights_dir", str(weights_dir))
+        target = out if (out is None or len(names) == 1) else out / _folder_name(name)
+        spec = runner.RunSpec(method=mname, dataset=dataset, metrics=_split(metric_specs) or None, out=target,
                               max_frames=max_frames, device=device, resume=resume, overwrite=overwrite,
-                              verify_hashes=not no_verify, progress=sys.stderr.isatty())
+                              verify_hashes=not no_verify, progress=sys.stderr.isatty(), method_params=mparams)
         prepared.append(runner.prepare(spec, runs_root=runs_root))
-    results = [runner.execute(p) for p in prepared]
+    if ray_opts is None:
+        results = [runner.execute(p) for p in prepared]
+    else:
+        from . import engine_ray
+
+        with engine_ray.session(ray_opts):  # one cluster connection for every method
+            results = [engine_ray.execute(p, ray_opts) for p in prepared]
     if as_json:
         click.echo(json.dumps([r.summary for r in results], indent=2, sort_keys=True, default=str))
     else:
@@ -88,13 +141,22 @@ def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resu
     sys.exit(1 if failed else 0)
 
 
+def _folder_name(method_spec: str) -> str:
+    """A run sub-folder for one method spec of several (``precomputed:dir=/x`` → ``precomputed_dir_x``)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", method_spec).strip("_")
+
+
 def _summary_text(r) -> str:
     from .report import fmt
 
     s = r.summary
     lines = [f"{s['method']['name']} on {s['dataset']['name']} ({s['dataset']['degradation']}): "
              f"{s['clips']['ok']}/{s['clips']['total']} clips ok, {s['clips']['frames']} frames -> {r.run_dir}"]
-    for label, m in s["metrics"].items():
+    if s["method"].get("random_weights"):  # speed/memory only: quality numbers are never shown
+        lines.append("  random weights: speed and memory measurement only; quality not shown")
+    for label, m in ({} if s["method"].get("random_weights") else s["metrics"]).items():
         lines.append(f"  {label:<24} {fmt(m['mean']):>10}  95% CI [{fmt(m['ci95'][0])}, {fmt(m['ci95'][1])}]"
                      f"  drift {fmt(m['drift_mean'])}")
     thr = s.get("throughput") or {}
@@ -109,13 +171,20 @@ def _summary_text(r) -> str:
 @click.option("--force", is_flag=True, help="Rebuild even if a matching build exists.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Where media go [$INFVSR_BENCH_DATA or the user cache].")
-def build_dataset(recipe, max_frames, force, data_dir):
+@_engine_options
+def build_dataset(recipe, max_frames, force, data_dir, **engine):
     """Materialise a dataset RECIPE (name or .toml) into LR/HR videos + manifest.json."""
     from . import datasets
 
+    ray_opts = _ray_options(**engine)
     if max_frames is not None and max_frames < 1:
         raise BadInput(f"--max-frames must be at least 1, got {max_frames}")
-    path = datasets.build(recipe, max_frames=max_frames, data_dir=data_dir, force=force)
+    if ray_opts is not None:
+        from . import engine_ray
+
+        path = engine_ray.build_dataset(recipe, ray_opts, max_frames=max_frames, data_dir=data_dir, force=force)
+    else:
+        path = datasets.build(recipe, max_frames=max_frames, data_dir=data_dir, force=force)
     click.echo(str(path))
 
 
@@ -186,10 +255,17 @@ def check(baseline, run_dir, tolerances, update):
 @cli.command("list")
 @click.argument("what", type=click.Choice(["methods", "metrics", "datasets"]))
 def list_(what):
-    """List registered methods, metrics, or dataset recipes."""
+    """List registered methods (with readiness on this machine), metrics, or dataset recipes."""
     if what == "methods":
-        from .methods import METHODS as reg
-    elif what == "metrics":
+        from .methods import list_methods
+
+        for name, status, help_ in list_methods():
+            ready = status == "ready" or status.startswith("needs ")
+            click.echo(f"{name:<24} {status if ready else 'not ready':<16} {help_}")
+            if not ready:
+                click.echo(f"{'':<26}{status}")
+        return
+    if what == "metrics":
         from .metrics import METRICS as reg
     else:
         from . import datasets
@@ -203,6 +279,12 @@ def list_(what):
 
 def _add_optional_commands() -> None:
     """Subcommand groups that live in their own modules (imported lazily for their heavy parts)."""
+    try:
+        from .cli_reproduce import reproduce
+    except ImportError:  # module not present in this build
+        reproduce = None
+    if reproduce is not None and "reproduce" not in cli.commands:
+        cli.add_command(reproduce)
     try:
         from .cli_weights import weights
     except ImportError:  # module not present in this build

@@ -8,7 +8,7 @@ import difflib
 import importlib
 from typing import Any, Callable
 
-from .errors import UnknownName
+from .errors import BadInput, UnknownName
 
 
 class Registry:
@@ -52,3 +52,29 @@ class Registry:
             module, _, attr = target.partition(":")
             target = getattr(importlib.import_module(module), attr)
         return target
+
+
+def _cast(value: str) -> Any:
+    """A CLI parameter value: true/false, an int, a float, else the string as given."""
+    low = value.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def parse_spec(spec: str, kind: str) -> tuple[str, dict[str, Any]]:
+    """``"NAME:key=value:key=value"`` → ``(NAME, {key: value})`` with values cast by :func:`_cast`; ``kind``
+    ("metric", "method") names the thing in the one-line error for a malformed parameter."""
+    name, *rest = [p.strip() for p in spec.strip().split(":")]
+    params: dict[str, Any] = {}
+    for item in rest:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"bad {kind} parameter {item!r} in {spec!r}: expected key=value")
+        params[key.strip()] = _cast(value.strip())
+    return name, params

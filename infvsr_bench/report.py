@@ -128,10 +128,25 @@ def _rank_marks(values: list[float | None], higher: bool) -> list[str]:
 
 
 def _table_key(s: dict[str, Any]) -> tuple:
-    """Runs share a table when they scored the same dataset bytes, degradation and frames the same way."""
+    """Runs share a table when they scored the same dataset bytes, degradation and frames the same way,
+    and belong to the same track (:func:`track_of`)."""
     ds = s["dataset"]
     return (ds["name"], ds["degradation"], s["max_frames"] or 0,
-            records.stable_hash({"dataset": ds["manifest_sha256"], "conventions": s["conventions"]}, 12))
+            records.stable_hash({"dataset": ds["manifest_sha256"], "conventions": s["conventions"]}, 12),
+            track_of(s))
+
+
+TRACKS = ("online (causal)", "offline")
+
+
+def track_of(s: dict[str, Any]) -> tuple[int, str]:
+    """(order, title) of a run's leaderboard track: run by infvsr-bench or precomputed elsewhere, crossed
+    with online (causal, streaming) or offline. Runs of different tracks are never ranked together."""
+    meth = s["method"]
+    online = meth.get("track") == "online"
+    pre = meth.get("source") == "precomputed"
+    title = ("precomputed outputs" if pre else "run by infvsr-bench") + " · " + TRACKS[0 if online else 1]
+    return (2 * int(pre) + (0 if online else 1), title)
 
 
 def _column_key(label: str, m: dict[str, Any]) -> tuple[str, str]:
@@ -140,9 +155,18 @@ def _column_key(label: str, m: dict[str, Any]) -> tuple[str, str]:
     return (label, records.stable_hash({"version": m["version"], "params": m["params"]}, 8))
 
 
-def render_leaderboard(runs_root: Path, output: Path) -> str:
+def render_leaderboard(runs_root: Path, output: Path, published_files: list[Path] | None = None) -> str:
     """One table per (dataset, degradation, frame limit, dataset bytes + conventions); one column per metric
-    variant; best in bold, second in italics; metrics a run could not compute show why in its report."""
+    variant; best in bold, second in italics; metrics a run could not compute show why in its report.
+
+    Published results (``published_files``, default every CSV in ``<runs_root>/published/``) are shown as a
+    separate "published" track after the measured tables of the same dataset, never ranked with them."""
+    from . import published
+
+    if published_files is None:
+        published_files = published.find_files(Path(runs_root) / "published")
+    tracks = published.by_dataset(list(published_files))
+    track_src = {c.paper: _rel(f, output) for f in published_files for c in published.load(f)[:1]}
     groups: dict[tuple, list[tuple[Path, dict[str, Any]]]] = defaultdict(list)
     for path in records.find_summaries(runs_root):
         s = records.read_json(path)
@@ -157,10 +181,12 @@ def render_leaderboard(runs_root: Path, output: Path) -> str:
     if not groups:
         lines += ["No runs yet: `infvsr-bench run` writes them.", ""]
     footnotes: list[str] = []
-    for (name, degr, maxf, key), runs in sorted(groups.items(), key=lambda kv: kv[0]):
+    ordered = sorted(groups.items(), key=lambda kv: kv[0])
+    last_of = {kv[0][0]: i for i, kv in enumerate(ordered)}  # index of each dataset's last measured table
+    for index, ((name, degr, maxf, key, (_, track)), runs) in enumerate(ordered):
         runs.sort(key=lambda r: (r[1]["method"]["name"], str(r[0])))
         frames = "all frames" if not maxf else f"first {maxf} frames per clip"
-        lines += [f"## {name} · {degr} · {frames}", "", f"Dataset + conventions key `{key}`.", ""]
+        lines += [f"## {name} · {degr} · {frames} · {track}", "", f"Dataset + conventions key `{key}`.", ""]
         columns: dict[tuple[str, str], dict[str, Any]] = {}
         for _, s in runs:
             for lb, m in s["metrics"].items():
@@ -205,10 +231,16 @@ def render_leaderboard(runs_root: Path, output: Path) -> str:
                     f"`{records.dumps(m['params'], indent=None)}`")
             if note not in footnotes:
                 footnotes.append(note)
+        if last_of[name] == index and name in tracks:  # the published track beside this dataset's measured runs
+            lines += published.render_track(name, tracks.pop(name), track_src)
+    for name in sorted(tracks):  # published datasets with no measured run yet
+        lines += [f"## {name} · published only", "", "No measured run of this dataset yet.", ""]
+        lines += published.render_track(name, tracks[name], track_src)
     if footnotes:
         lines += ["## Metric conventions", ""] + [f"- {n}" for n in footnotes]
         lines += ["- FPS: steady-state frames/s of the method alone (warm-up chunk excluded) at the stated "
-                  "output size and device.", ""]
+                  "output size and device; for an external program, its wall time less the startup it reports; "
+                  "none for precomputed outputs.", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -13,7 +13,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -90,6 +90,9 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
         raise BadInput(f"--max-frames must be at least 1, got {spec.max_frames}")
     _check_device(spec.device)
     method = get_method(spec.method, **spec.method_params)
+    preflight = getattr(method, "preflight", None)
+    if callable(preflight):  # e.g. a method whose weight files are missing: WeightsNotFound before any work
+        preflight()
     metric_specs = list(spec.metrics) if spec.metrics else list(DEFAULT_METRICS)
     metrics = [metric_from_spec(s) for s in metric_specs]
     labels = [m.label for m in metrics]
@@ -141,7 +144,7 @@ def _split_by_weights(metrics: list[StreamingMetric], explicit: bool
             continue
         from . import weights
 
-        explicit_path = m.params.get("weights_path")
+        explicit_path = m.params.get("weights_path") or getattr(m, "weights_path", None)
         if explicit_path:  # a file the user named for this metric: it must resolve (or it is bad input)
             for wid in need:
                 weights.resolve(wid, explicit_path)
@@ -223,10 +226,13 @@ def _write_run_json(p: PreparedRun, dataset_info: dict[str, Any], metric_desc: l
 
 
 class _FrameQueue:
-    """FIFO of HR frames waiting for the matching SR frames (bounded by the method's delay + one chunk)."""
+    """FIFO of HR frames for the SR frames to come, pulled from ``source`` only as SR frames arrive, so a
+    method that returns everything at the end (an external program) never makes it hold the whole video:
+    at most one source chunk beyond the frames asked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: Iterator[torch.Tensor] | None = None) -> None:
         self._chunks: deque[torch.Tensor] = deque()
+        self._source = source
         self.size = 0
 
     def push(self, frames: torch.Tensor) -> None:
@@ -234,6 +240,8 @@ class _FrameQueue:
         self.size += frames.shape[0]
 
     def pop(self, k: int) -> torch.Tensor:
+        while self._source is not None and self.size < k:
+            self.push(next(self._source))
         parts, need = [], k
         while need:
             head = self._chunks[0]
@@ -248,8 +256,21 @@ class _FrameQueue:
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
-def run_clip(p: PreparedRun, clip: dict[str, Any]) -> dict[str, Any]:
-    """Stream one clip through the method and metrics; return its record (raises on failure)."""
+def save_clip(p: PreparedRun, rec: dict[str, Any], series: dict[str, np.ndarray] | None = None) -> None:
+    """Write one clip's results (every engine calls this): its per-frame series when it finished, then its
+    clips.jsonl line. Every record of a random-weights run says so, the npz and failed clips included."""
+    if p.method.info.random_weights:
+        rec["random_weights"] = True
+        if series is not None:
+            series = {**series, "random_weights": np.array(True)}
+    if series is not None:
+        rec["frames_file"] = records.write_frames(p.run_dir, rec["clip"], series)
+    records.append_clip(p.run_dir, rec)
+
+
+def compute_clip(p: PreparedRun, clip: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The clip loop itself: (record without ``frames_file``, per-frame series); writes nothing, so it can
+    run on a remote worker (:mod:`infvsr_bench.engine_ray`). Raises on failure."""
     m, method, device = p.manifest, p.method, p.spec.device
     n = clip["frames"] if p.spec.max_frames is None else min(clip["frames"], p.spec.max_frames)
     chunk = max(1, method.info.chunk_frames)
@@ -259,11 +280,12 @@ def run_clip(p: PreparedRun, clip: dict[str, Any]) -> dict[str, Any]:
     lr_reader = FrameReader(lr_path, chunk=chunk, max_frames=n)
     hr_iter = iter(FrameReader(hr_path, chunk=chunk, max_frames=n)) if hr_path is not None else None
     series = {mt.label: np.full(n, np.nan, dtype=np.float64) for mt in p.metrics}
-    hr_queue = _FrameQueue()
+    hr_queue = _FrameQueue(hr_iter)
     given = emitted = 0
     timer = ClipTimer(device=device, method=method)
     cuts = [c for c in clip.get("scene_cuts", []) if c < n]
-    method.reset({"clip": clip["id"], "fps": clip["fps"], "frames": n, "scene_cuts": cuts})
+    method.reset({"clip": clip["id"], "fps": clip["fps"], "frames": n, "scene_cuts": cuts,
+                  "source_frames": clip["frames"]})
     boundaries = getattr(method, "chunk_boundaries", None)
     meta = {"clip": clip["id"], "fps": clip["fps"], "frames": n, "scene_cuts": cuts,
             "chunk_boundaries": boundaries(n) if callable(boundaries) else None}
@@ -286,13 +308,28 @@ def run_clip(p: PreparedRun, clip: dict[str, Any]) -> dict[str, Any]:
             series[mt.label][emitted:emitted + k] = mt.update(sr, hr).numpy()
         emitted += k
 
+    def emit(fn, *args) -> None:
+        """Time ``fn`` (step or flush) and score what it returns: one tensor, or an iterator of tensors whose
+        chunks are timed one by one as they are pulled (e.g. an external program's output read back)."""
+        rest: list[Iterator[torch.Tensor]] = []
+
+        def call():
+            out = fn(*args)
+            if out is None or isinstance(out, torch.Tensor):
+                return out
+            rest.append(iter(out))
+            return None
+
+        consume(timer.time_call(call))
+        for it in rest:
+            while (sr := timer.time_call(next, it, None)) is not None:
+                consume(sr)
+
     with torch.inference_mode():
         for lr in lr_reader:
-            if hr_iter is not None:
-                hr_queue.push(next(hr_iter))
             given += lr.shape[0]
-            consume(timer.time_call(method.step, lr.to(device)))
-        consume(timer.time_call(method.flush))
+            emit(method.step, lr.to(device))
+        emit(method.flush)
     if emitted != n:
         raise MethodError(f"method returned {emitted} frames for {n} input frames")
     for mt in p.metrics:  # values that could only be known at the end of the clip
@@ -300,14 +337,22 @@ def run_clip(p: PreparedRun, clip: dict[str, Any]) -> dict[str, Any]:
         if late is not None:
             series[mt.label][n - late.numel():] = late.numpy()
 
-    frames_rel = records.write_frames(p.run_dir, clip["id"], series)
     thr = timer.result()
+    own = getattr(method, "timing", None)
+    if callable(own):  # a method that times itself (an external program's wall time) overrides chunk timings
+        thr.update(own() or {})
     thr.update({"input_size": f"{clip['lr']['width']}x{clip['lr']['height']}",
-                "output_size": f"{out_w}x{out_h}", "dtype": "float32"})
-    return {"clip": clip["id"], "status": "ok", "frames": n, "scene_cuts": cuts,
-            "chunk_boundaries": meta["chunk_boundaries"],
-            "metrics": {mt.label: mt.compute() for mt in p.metrics}, "throughput": thr,
-            "frames_file": frames_rel}
+                "output_size": f"{out_w}x{out_h}",
+                "dtype": str(getattr(method, "dtype_label", "float32"))})  # e.g. bfloat16 for infvsr on CUDA
+    rec = {"clip": clip["id"], "status": "ok", "frames": n, "scene_cuts": cuts,
+           "chunk_boundaries": meta["chunk_boundaries"],
+           "metrics": {mt.label: mt.compute() for mt in p.metrics}, "throughput": thr}
+    observed = getattr(method, "observed_chunk_boundaries", None)  # a method that chunks online (scene cuts)
+    if observed is not None and meta["chunk_boundaries"] is not None:
+        rec["chunk_boundaries_as_declared"] = list(observed) == list(meta["chunk_boundaries"])
+        if not rec["chunk_boundaries_as_declared"]:
+            rec["observed_chunk_boundaries"] = list(observed)
+    return rec, series
 
 
 @dataclass
@@ -326,26 +371,42 @@ def execute(p: PreparedRun) -> RunResult:
     """Run every clip not already finished; isolate failures; aggregate and write summary + report."""
     from tqdm import tqdm
 
-    from . import report
+    todo, skipped = begin(p)
+    p.method.setup(p.spec.device, torch.float32)
+    for clip in tqdm(todo, desc=f"{p.method.info.name} on {p.manifest['name']}", unit="clip",
+                     disable=not p.spec.progress):
+        try:
+            rec, series = compute_clip(p, clip)
+        except Exception as exc:  # one clip's failure is recorded; the run goes on
+            rec, series = failed_record(clip["id"], exc), None
+        save_clip(p, rec, series)
+    return finish(p, skipped)
 
+
+def begin(p: PreparedRun) -> tuple[list[dict[str, Any]], list[str]]:
+    """Start (or continue) the run folder: clear it for --overwrite, write run.json or log the session.
+    Returns (clips to do, ids of finished clips skipped). Shared by every engine."""
     if p.spec.overwrite:
         _clear_run(p.run_dir)
     _write_run_json(p, p.dataset_info, p.metric_desc)
-    p.method.setup(p.spec.device, torch.float32)
     clips = p.manifest["clips"]
     todo = [c for c in clips if c["id"] not in p.done]
     skipped = [c["id"] for c in clips if c["id"] in p.done]
     if skipped:
         log.info("resume: %d finished clip(s) skipped", len(skipped))
-    for clip in tqdm(todo, desc=f"{p.method.info.name} on {p.manifest['name']}", unit="clip",
-                     disable=not p.spec.progress):
-        try:
-            rec = run_clip(p, clip)
-        except Exception as exc:  # one clip's failure is recorded; the run goes on
-            log.error("clip %s failed: %s: %s", clip["id"], type(exc).__name__, exc)
-            log.debug("%s", traceback.format_exc())
-            rec = {"clip": clip["id"], "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-        records.append_clip(p.run_dir, rec)
+    return todo, skipped
+
+
+def failed_record(clip_id: str, exc: BaseException) -> dict[str, Any]:
+    """The clips.jsonl line of a clip that raised (logged here)."""
+    log.error("clip %s failed: %s: %s", clip_id, type(exc).__name__, exc)
+    log.debug("%s", "".join(traceback.format_exception(exc)))
+    return {"clip": clip_id, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+
+
+def finish(p: PreparedRun, skipped: list[str]) -> RunResult:
+    """Aggregate the run folder's clip records into summary.json, plots and report.md."""
+    from . import report
 
     summary = summarize(p)
     records.write_json(p.run_dir / "summary.json", summary)
@@ -388,6 +449,7 @@ def summarize(p: PreparedRun) -> dict[str, Any]:
         "run_key": p.run_key,
         "comparability_key": p.comparability_key,
         "method": {"name": info.name, "track": info.track, "causal": info.causal,
+                   "source": p.method.describe().get("source", "infvsr-bench"),
                    "random_weights": info.random_weights, "scale": info.scale,
                    "chunk_frames": info.chunk_frames, "params": p.method.describe().get("params", {})},
         "dataset": {"name": p.manifest["name"], "degradation": p.manifest["degradation"],

@@ -1,6 +1,8 @@
 """Small shared helpers for tests (real photographs, tiny videos)."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 
@@ -43,3 +45,18 @@ def one_line_error(err: str) -> str:
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
     return lines[0]
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run a block with ``n`` torch threads, restoring the previous count after. Tests of tiny networks use
+    one thread: on a shared 2-core machine OpenMP spin-waiting makes them many times slower, and float
+    reductions then repeat bit for bit."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

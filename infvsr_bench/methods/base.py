@@ -3,11 +3,21 @@
 Adapters see frames only (never metrics or datasets): ``setup`` once, ``reset`` per video, ``step`` per LR
 chunk returning any number (≥ 0) of SR frames in order, ``flush`` at the end for frames still held back.
 Over a video the frames out equal the frames in.
+
+``step`` and ``flush`` return either one (T, 3, H, W) tensor or an *iterator* of such tensors; the runner
+pulls an iterator chunk by chunk and scores each chunk before pulling the next, so a method whose output
+comes all at once (an external program that writes a video) can stream it back without holding it whole.
+Two optional members: ``chunk_boundaries(n)`` (frame indices where the method starts an independent
+chunk, for seam metrics) and ``timing()`` — a method that times itself (the wall time of an external
+program, startup apart) returns a dict that overrides the runner's per-chunk timings in the clip record.
+Also optional: ``preflight()`` (called by ``runner.prepare`` before any work; raises e.g. ``WeightsNotFound``
+listing every missing checkpoint, so the CLI exits 2) and ``observed_chunk_boundaries`` (a method that chunks
+online, e.g. at detected scene cuts: the chunk starts it actually used, recorded beside the declared ones).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Iterator, Protocol, runtime_checkable
 
 import torch
 
@@ -36,9 +46,9 @@ class Method(Protocol):
 
     def reset(self, meta: dict[str, Any] | None = None) -> None: ...
 
-    def step(self, lr_chunk: torch.Tensor) -> torch.Tensor: ...
+    def step(self, lr_chunk: torch.Tensor) -> torch.Tensor | Iterator[torch.Tensor]: ...
 
-    def flush(self) -> torch.Tensor: ...
+    def flush(self) -> torch.Tensor | Iterator[torch.Tensor]: ...
 
     def describe(self) -> dict[str, Any]: ...
 
