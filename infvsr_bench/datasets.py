@@ -18,6 +18,7 @@ The manifest schema (version 1) is documented in ``datasets/README.md``; the run
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import logging
@@ -40,11 +41,14 @@ SCHEMA = 1
 BUILDER_VERSION = 1  # bump when synth/degrade output changes: part of recipe_sha256, so old builds go stale
 CHUNK = 32  # frames per chunk while building
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".y4m")
-SOURCES = ("synthetic", "videos", "lr-videos")
+SOURCES = ("synthetic", "videos", "lr-videos", "frames", "lr-frames")  # frames, lr-frames: see layouts.py
 _COMMON_KEYS = {"description", "source", "seed", "scale", "degradation"}
 _FOLDER_KEYS = {"path", "pattern", "extensions", "scene_threshold", "scene_min_len"}
 _KEYS = {"synthetic": _COMMON_KEYS | {"fps", "width", "height", "motion", "clips"},
-         "videos": _COMMON_KEYS | _FOLDER_KEYS, "lr-videos": _COMMON_KEYS | _FOLDER_KEYS}
+         "videos": _COMMON_KEYS | _FOLDER_KEYS | {"get"}, "lr-videos": _COMMON_KEYS | _FOLDER_KEYS | {"get"}}
+_FRAME_KEYS = _COMMON_KEYS | _FOLDER_KEYS | {"get", "hr_dir", "lr_dir", "clips", "hr_crop", "lr_resize", "fps"}
+_KEYS.update({"frames": _FRAME_KEYS, "lr-frames": _FRAME_KEYS})
+_GIVEN_LR = ("lr-videos", "frames", "lr-frames")  # sources whose LR is given, not degraded here
 _CLIP_KEYS = {"id", "photos", "frames", "cuts", "scene_length", "motion", "layers"}
 _LAYER_KEYS = {"photo", "photos", "shape", "size", "period", "max_speed", "spin", "feather", "opacity"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -153,9 +157,13 @@ def _validate(rec: Recipe) -> None:
     else:
         if not isinstance(d.get("path"), str):
             raise _fail(rec, f"source {rec.source!r} needs path = \"<folder of videos>\"")
-    if rec.source == "lr-videos":
+    if rec.source in _GIVEN_LR:
         if not isinstance(d.get("degradation", ""), str):
-            raise _fail(rec, "for lr-videos, degradation is a free label string (e.g. \"unknown\")")
+            raise _fail(rec, f"for {rec.source}, degradation is a free label string (e.g. \"unknown\")")
+        if rec.source != "lr-videos":
+            from .layouts import validate as validate_layout
+
+            validate_layout(rec)
     else:
         from .degrade import make_degradation
 
@@ -211,11 +219,12 @@ def _synthetic_specs(rec: Recipe) -> list:
 
 
 def _source_files(rec: Recipe) -> list[Path]:
-    folder = Path(os.path.expandvars(rec.data["path"])).expanduser()
-    if not folder.is_absolute():
-        folder = rec.path.parent / folder
+    from .layouts import expand_path, where_to_get
+
+    folder = expand_path(rec, rec.data["path"])  # also expands {raw} (the raw-data root)
     if not folder.is_dir():
-        raise _fail(rec, f"video folder not found: {folder}")
+        raise _fail(rec, f"video folder not found: {folder}" + (f"; {where_to_get(rec)}" if rec.data.get("get")
+                                                                 else ""))
     exts = tuple(e.lower() for e in rec.data.get("extensions", VIDEO_EXTENSIONS))
     files = sorted(p for p in folder.glob(rec.data.get("pattern", "*")) if p.is_file() and p.suffix.lower() in exts)
     if not files:
@@ -241,6 +250,10 @@ def list_recipes() -> list[dict[str, Any]]:
             continue
         if rec.source == "synthetic":
             n = len(rec.data["clips"])
+        elif rec.source in ("frames", "lr-frames"):
+            from .layouts import count_clips
+
+            n = count_clips(rec)
         else:
             try:
                 n = len(_source_files(rec))
@@ -288,74 +301,82 @@ def _entry(root: Path, path: Path, width: int, height: int) -> dict[str, Any]:
             "sha256": sha256_file(path)}
 
 
-def _build_synthetic(rec: Recipe, root: Path, mf: int | None, deg) -> list[dict[str, Any]]:
+def _build_synthetic(rec: Recipe, root: Path, mf: int | None, deg, map_clips=map) -> list[dict[str, Any]]:
+    one = functools.partial(_build_synthetic_clip, rec, root, mf, deg, float(rec.data.get("fps", 25.0)))
+    return list(map_clips(one, _synthetic_specs(rec)))
+
+
+def _build_synthetic_clip(rec: Recipe, root: Path, mf: int | None, deg, fps: float, spec) -> dict[str, Any]:
+    """Render and write one synthetic clip; return its manifest entry (the unit of parallel building)."""
     from .synth import ClipSynth
     from .video_io import FrameWriter
 
-    fps = float(rec.data.get("fps", 25.0))
     s = rec.data["scale"]
-    clips = []
-    for spec in _synthetic_specs(rec):
-        t0 = time.perf_counter()
-        n = spec.frames if mf is None else min(spec.frames, mf)
-        hr, lr = root / "hr" / f"{spec.id}.mkv", root / "lr" / f"{spec.id}.mkv"
-        with FrameWriter(hr, fps=fps, codec="ffv1") as hw, deg.for_clip(spec.index).open_writer(lr, fps) as lw:
-            for chunk in ClipSynth(spec).chunks(CHUNK, stop=n):
-                hw.write(chunk)
-                lw.write(chunk)
-        clips.append({"id": spec.id, "frames": n, "fps": fps,
-                      "hr": _entry(root, hr, spec.width, spec.height),
-                      "lr": _entry(root, lr, spec.width // s, spec.height // s),
-                      "scene_cuts": [c for c in spec.cuts if c < n]})
-        log.info("built %s/%s: %d frames in %.1fs", rec.name, spec.id, n, time.perf_counter() - t0)
-    return clips
+    t0 = time.perf_counter()
+    n = spec.frames if mf is None else min(spec.frames, mf)
+    hr, lr = root / "hr" / f"{spec.id}.mkv", root / "lr" / f"{spec.id}.mkv"
+    with FrameWriter(hr, fps=fps, codec="ffv1") as hw, deg.for_clip(spec.index).open_writer(lr, fps) as lw:
+        for chunk in ClipSynth(spec).chunks(CHUNK, stop=n):
+            hw.write(chunk)
+            lw.write(chunk)
+    log.info("built %s/%s: %d frames in %.1fs", rec.name, spec.id, n, time.perf_counter() - t0)
+    return {"id": spec.id, "frames": n, "fps": fps,
+            "hr": _entry(root, hr, spec.width, spec.height),
+            "lr": _entry(root, lr, spec.width // s, spec.height // s),
+            "scene_cuts": [c for c in spec.cuts if c < n]}
 
 
-def _build_from_videos(rec: Recipe, root: Path, mf: int | None, deg) -> list[dict[str, Any]]:
+def _build_from_videos(rec: Recipe, root: Path, mf: int | None, deg, map_clips=map) -> list[dict[str, Any]]:
+    one = functools.partial(_build_video_clip, rec, root, mf, deg)
+    return list(map_clips(one, list(enumerate(_source_files(rec)))))
+
+
+def _build_video_clip(rec: Recipe, root: Path, mf: int | None, deg, job: tuple[int, Path]) -> dict[str, Any]:
+    """Store (crop, degrade) one source video; return its manifest entry (the unit of parallel building)."""
     from .video_io import FrameReader, FrameWriter, probe
 
+    index, src = job
     d = rec.data
     s = d["scale"]
     has_hr = rec.source == "videos"
-    clips = []
-    for index, src in enumerate(_source_files(rec)):
-        t0 = time.perf_counter()
-        cid = re.sub(r"[^A-Za-z0-9._-]", "-", src.stem).lstrip("-._") or "clip"
-        info = probe(src)
-        n = info.frames if mf is None else min(info.frames, mf)
-        fps = float(info.fps) if info.fps > 0 else 25.0
-        lr = root / "lr" / f"{cid}.mkv"
-        if has_hr:
-            h, w = info.height - info.height % s, info.width - info.width % s
-            if h == 0 or w == 0:
-                raise BadInput(f"{src}: {info.width}x{info.height} is smaller than the scale {s}")
-            y0, x0 = (info.height - h) // 2, (info.width - w) // 2
-            hr = root / "hr" / f"{cid}.mkv"
-            with FrameWriter(hr, fps=fps, codec="ffv1") as hw, deg.for_clip(index).open_writer(lr, fps) as lw:
-                for chunk in FrameReader(src, chunk=CHUNK, max_frames=n).iter_uint8():
-                    crop = chunk[:, y0:y0 + h, x0:x0 + w]  # (T,H0,W0,3) -> (T,h,w,3), centre crop
-                    hw.write(crop)
-                    lw.write(crop)
-            hr_entry, lr_entry = _entry(root, hr, w, h), _entry(root, lr, w // s, h // s)
-            cut_src = hr
-        else:
-            with FrameWriter(lr, fps=fps, codec="ffv1") as lw:
-                for chunk in FrameReader(src, chunk=CHUNK, max_frames=n).iter_uint8():
-                    lw.write(chunk)
-            hr_entry, lr_entry, cut_src = None, _entry(root, lr, info.width, info.height), lr
-        cuts = detect_cuts(cut_src, float(d.get("scene_threshold", 27.0)), int(d.get("scene_min_len", 15)))
-        clips.append({"id": cid, "frames": n, "fps": fps, "hr": hr_entry, "lr": lr_entry, "scene_cuts": cuts})
-        log.info("built %s/%s from %s: %d frames in %.1fs", rec.name, cid, src.name, n, time.perf_counter() - t0)
-    return clips
+    t0 = time.perf_counter()
+    cid = re.sub(r"[^A-Za-z0-9._-]", "-", src.stem).lstrip("-._") or "clip"
+    info = probe(src)
+    n = info.frames if mf is None else min(info.frames, mf)
+    fps = float(info.fps) if info.fps > 0 else 25.0
+    lr = root / "lr" / f"{cid}.mkv"
+    if has_hr:
+        h, w = info.height - info.height % s, info.width - info.width % s
+        if h == 0 or w == 0:
+            raise BadInput(f"{src}: {info.width}x{info.height} is smaller than the scale {s}")
+        y0, x0 = (info.height - h) // 2, (info.width - w) // 2
+        hr = root / "hr" / f"{cid}.mkv"
+        with FrameWriter(hr, fps=fps, codec="ffv1") as hw, deg.for_clip(index).open_writer(lr, fps) as lw:
+            for chunk in FrameReader(src, chunk=CHUNK, max_frames=n).iter_uint8():
+                crop = chunk[:, y0:y0 + h, x0:x0 + w]  # (T,H0,W0,3) -> (T,h,w,3), centre crop
+                hw.write(crop)
+                lw.write(crop)
+        hr_entry, lr_entry = _entry(root, hr, w, h), _entry(root, lr, w // s, h // s)
+        cut_src = hr
+    else:
+        with FrameWriter(lr, fps=fps, codec="ffv1") as lw:
+            for chunk in FrameReader(src, chunk=CHUNK, max_frames=n).iter_uint8():
+                lw.write(chunk)
+        hr_entry, lr_entry, cut_src = None, _entry(root, lr, info.width, info.height), lr
+    cuts = detect_cuts(cut_src, float(d.get("scene_threshold", 27.0)), int(d.get("scene_min_len", 15)))
+    log.info("built %s/%s from %s: %d frames in %.1fs", rec.name, cid, src.name, n, time.perf_counter() - t0)
+    return {"id": cid, "frames": n, "fps": fps, "hr": hr_entry, "lr": lr_entry, "scene_cuts": cuts}
 
 
 def build(recipe: str | os.PathLike | Recipe, max_frames: int | None = None,
-          data_dir: str | os.PathLike | None = None, force: bool = False) -> Path:
+          data_dir: str | os.PathLike | None = None, force: bool = False, map_clips=map) -> Path:
     """Materialise a recipe and return the path of its ``manifest.json``.
 
     An existing manifest built from the same recipe hash and ``max_frames`` is returned as is (unless
     ``force``). Otherwise the old manifest is removed first, every clip is written, and the new manifest
     is written last and atomically. Not safe for two processes building the same folder at once.
+    ``map_clips(fn, items)`` (like the builtin ``map``, results in order) runs the per-clip work of the
+    synthetic and video sources: :mod:`infvsr_bench.engine_ray` passes one that runs each clip as a Ray task.
     """
     rec = load_recipe(recipe)
     mf = _check_max_frames(max_frames)
@@ -364,21 +385,32 @@ def build(recipe: str | os.PathLike | Recipe, max_frames: int | None = None,
     if not force and manifest_path.is_file() and _manifest_matches(manifest_path, rec, mf):
         log.info("dataset %s is up to date at %s", rec.name, root)
         return manifest_path
+    if rec.source != "synthetic":  # user data absent: say where to get it and where to put it, before any work
+        from .layouts import check_present
+
+        check_present(rec)
     root.mkdir(parents=True, exist_ok=True)
     manifest_path.unlink(missing_ok=True)  # from here on the folder is "half built"
     t0 = time.perf_counter()
     d = rec.data
-    if rec.source == "lr-videos":
+    if rec.source in ("frames", "lr-frames"):
+        from . import layouts
+
+        deg_id = str(d.get("degradation", "given"))
+        deg_params = layouts.describe(rec)
+        clips = layouts.build_frames(rec, root, mf)
+    elif rec.source == "lr-videos":
         deg = None
         deg_id = str(d.get("degradation", "unknown"))
         deg_params: dict[str, Any] = {"kind": "unknown", "scale": d["scale"],
                                       "note": "LR-only videos, no ground truth; LR decoded and stored as FFV1"}
-        clips = _build_from_videos(rec, root, mf, None)
+        clips = _build_from_videos(rec, root, mf, None, map_clips)
     else:
         from .degrade import make_degradation
 
         deg = make_degradation(d["degradation"], d["scale"], d.get("seed", 0))
-        clips = (_build_synthetic if rec.source == "synthetic" else _build_from_videos)(rec, root, mf, deg)
+        clips = (_build_synthetic if rec.source == "synthetic" else _build_from_videos)(rec, root, mf, deg,
+                                                                                   map_clips)
         deg_id, deg_params = deg.name, deg.describe()
         per_clip = {c["id"]: deg.for_clip(i).params for i, c in enumerate(clips)}
         if any(per_clip.values()):
@@ -390,7 +422,8 @@ def build(recipe: str | os.PathLike | Recipe, max_frames: int | None = None,
                 f.unlink()
     manifest = {"schema": SCHEMA, "name": rec.name, "recipe": d, "recipe_sha256": rec.sha256,
                 "seed": d.get("seed", 0), "scale": d["scale"], "degradation": deg_id,
-                "degradation_params": deg_params, "has_hr": rec.source != "lr-videos", "max_frames": mf,
+                "degradation_params": deg_params, "has_hr": rec.source not in ("lr-videos", "lr-frames"),
+                "max_frames": mf,
                 "clips": clips}
     atomic_write_text(manifest_path, json.dumps(manifest, indent=2, default=str) + "\n")
     log.info("built dataset %s (%d clips) in %.1fs: %s", rec.name, len(clips), time.perf_counter() - t0,
