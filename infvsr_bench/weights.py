@@ -194,11 +194,134 @@ _TABLE: dict[str, WeightFile] = {w.id: w for w in (
                     "lin0..lin4",
         used_by=("lpips (alex)", "tLP"),
     ),
+    # -- learned quality metrics (lpips-vgg, dists, musiq, clipiqa); see infvsr_bench/metrics/learned_nets.py --
+    WeightFile(
+        id="vgg16",
+        filename="vgg16-397923af.pth",
+        sha256=None,
+        sha256_prefix="397923af",
+        url="https://download.pytorch.org/models/vgg16-397923af.pth",
+        licence=_TV,
+        description="torchvision VGG16_Weights.IMAGENET1K_V1, the trunk of LPIPS-vgg and DISTS; plain state dict",
+        used_by=("lpips-vgg", "dists"),
+    ),
+    WeightFile(
+        id="lpips-vgg-v0.1",
+        filename="vgg.pth",
+        # sha256 of lpips/weights/v0.1/vgg.pth as listed in the lpips 0.1.4 wheel's RECORD (PyPI).
+        sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+        sha256_prefix=None,
+        url="https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth",
+        licence="BSD-2-Clause",
+        description="LPIPS v0.1 linear heads for VGG16 (shipped inside the lpips package); plain state dict "
+                    "lin0..lin4",
+        used_by=("lpips-vgg",),
+    ),
+    WeightFile(
+        id="dists-pyiqa",
+        filename="DISTS_weights-f5e65c96.pth",
+        sha256=None,  # pyiqa publishes no hash (the name's suffix is not documented as one); recorded on use
+        sha256_prefix=None,
+        url="https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/DISTS_weights-f5e65c96.pth",
+        licence="CC BY-NC-SA 4.0 (IQA-PyTorch weight release: non-commercial use only)",
+        description="DISTS learned alpha/beta as pyiqa ships them (loaded on top of torchvision VGG16); "
+                    "plain state dict",
+        used_by=("dists",),
+        hf_repo="chaofengc/IQA-PyTorch-Weights",
+    ),
+    WeightFile(
+        id="musiq-koniq",
+        filename="musiq_koniq_ckpt-e95806b9.pth",
+        sha256=None,  # pyiqa publishes no hash; recorded on use
+        sha256_prefix=None,
+        url="https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/musiq_koniq_ckpt-e95806b9.pth",
+        licence="CC BY-NC-SA 4.0 (IQA-PyTorch weight release: non-commercial use only)",
+        description="MUSIQ trained on KonIQ-10k, converted by pyiqa (its default 'musiq'); plain state dict",
+        used_by=("musiq",),
+        hf_repo="chaofengc/IQA-PyTorch-Weights",
+    ),
+    WeightFile(
+        id="clip-rn50",
+        filename="RN50.pt",
+        # OpenAI's URL embeds the file's sha256; OpenAI's clip and pyiqa's CLIP loader both check it.
+        sha256="afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762",
+        sha256_prefix=None,
+        url="https://openaipublic.azureedge.net/clip/models/"
+            "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
+        licence="MIT",
+        description="OpenAI CLIP RN50, the backbone of pyiqa's CLIP-IQA; a TorchScript archive, loaded as its "
+                    "state dict with OpenAI key names",
+        used_by=("clipiqa",),
+    ),
+    WeightFile(
+        id="dover",
+        filename="DOVER.pth",
+        sha256=None,  # the DOVER release publishes no hash (GitHub v0.1.0 and HF copies; identity unproven)
+        sha256_prefix=None,
+        url="https://github.com/VQAssessment/DOVER/releases/download/v0.1.0/DOVER.pth",
+        licence="S-Lab License 1.0 (non-commercial; the repo was MIT until 2024-08-12)",
+        description="DOVER (ICCV 2023) technical Swin-T 3D + aesthetic ConvNeXt-T 3D + heads: flat fp32 state "
+                    "dict, 381 entries, 56,218,302 parameters; loaded strictly (also at "
+                    "https://huggingface.co/teowu/DOVER/resolve/main/DOVER.pth)",
+        used_by=("dover",),
+        hf_repo="teowu/DOVER",
+    ),
+    WeightFile(
+        id="infvsr-dit",
+        filename="InfVSR.ckpt",
+        sha256=None,  # not published; the HF card gives only the size (~2.63 GiB, bf16)
+        sha256_prefix=None,
+        url="https://huggingface.co/zzqingz/InfVSR/resolve/main/InfVSR.ckpt",
+        licence="MIT",
+        description="InfVSR DiT (Wan2.1-1.3B layout, 512-d visual context): flat bf16 state dict, 825 tensors, "
+                    "1,413,491,776 parameters; loaded memory-mapped, strictly",
+        used_by=("infvsr (DiT)",),
+        hf_repo="zzqingz/InfVSR",
+    ),
+    WeightFile(
+        id="ram-swin-l",
+        filename="ram_swin_large_14m.pth",
+        sha256="15c729c793af28b9d107c69f85836a1356d76ea830d4714699fb62e55fcc08ed",
+        sha256_prefix=None,
+        url="https://huggingface.co/spaces/xinyu1205/recognize-anything/resolve/main/ram_swin_large_14m.pth",
+        licence="Apache-2.0",
+        description="Recognize Anything (RAM) Swin-L 14M checkpoint (5,625,634,877 bytes), state dict under "
+                    "'model'; InfVSR keeps visual_encoder.* + image_proj.* (329 tensors, 195,985,460 params)",
+        used_by=("infvsr (visual encoder)",),
+    ),
+    WeightFile(
+        id="dape",
+        filename="DAPE.pth",
+        sha256="a7028be2edcbe9ab0bd1c4ab6f2a2a86f4b44d32261a4faa50ae10fdd9b2feba",
+        sha256_prefix=None,
+        url="https://huggingface.co/CSWRY/SeeSR/resolve/main/DAPE.pth",
+        licence="Apache-2.0",
+        description="SeeSR degradation-aware prompt extractor: LoRA tensors (r=8) for RAM; the 48 Swin qkv "
+                    "lora_A/lora_B are merged into the visual encoder at load (InfVSR's card pins the mirror "
+                    "alexnasa/SEESR, assumed byte-identical)",
+        used_by=("infvsr (visual encoder)",),
+        hf_repo="CSWRY/SeeSR",
+    ),
+    WeightFile(
+        id="wan2.1-vae",
+        filename="Wan2.1_VAE.pth",
+        sha256="38071ab59bd94681c686fa51d75a1968f64e470262043be31f7a094e442fd981",
+        sha256_prefix=None,
+        url="https://huggingface.co/Wan-AI/Wan2.1-T2V-1.3B/resolve/main/Wan2.1_VAE.pth",
+        licence="Apache-2.0",
+        description="Wan2.1 causal 3-D VAE (507,609,880 bytes): flat fp32 state dict (a 'model_state' wrapper "
+                    "is also accepted), 194 tensors, 126,892,531 parameters; loaded strictly",
+        used_by=("infvsr (VAE)",),
+        hf_repo="Wan-AI/Wan2.1-T2V-1.3B",
+    ),
 )}
 
 _EXTRAS: dict[str, _Extras] = {
     "clip-vit-b-32": _Extras(torchscript=True, cache_dirs=("~/.cache/clip",)),
     "lpips-alex-v0.1": _Extras(package_file=("lpips", "weights/v0.1/alex.pth")),
+    "lpips-vgg-v0.1": _Extras(package_file=("lpips", "weights/v0.1/vgg.pth")),
+    "clip-rn50": _Extras(torchscript=True, cache_dirs=("~/.cache/clip", "~/.cache/torch/hub/clip")),
+    "wan2.1-vae": _Extras(unwrap=("model_state",)),
 }
 
 _hash_lock = threading.Lock()
@@ -565,19 +688,27 @@ def fetch(ids: Iterable[str], dest: str | os.PathLike | None = None, *,
     return done
 
 
+def key_layout_mismatch(own: Mapping[str, Any], state_dict: Mapping[str, Any], shown: int = 5) -> str:
+    """How ``state_dict`` differs from a model's own state dict ``own`` (same keys, same shapes), as one
+    line: ``"2 missing: a, b; 1 wrong shape: c (32,) (expected (32, 1, 1))"`` with at most ``shown`` keys
+    of each kind; ``""`` when they match. Shared by every strict loader so the messages read alike."""
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    wrong = sorted(f"{k} {tuple(state_dict[k].shape)} (expected {tuple(own[k].shape)})"
+                   for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
+
+    def few(keys: list[str]) -> str:
+        return ", ".join(keys[:shown]) + (f" (+{len(keys) - shown} more)" if len(keys) > shown else "")
+
+    return "; ".join(f"{len(keys)} {label}: {few(keys)}" for label, keys in
+                     (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys)
+
+
 def load_strict(net, state_dict: dict, what: str) -> None:
     """``net.load_state_dict(state_dict, strict=True)``, with a key-layout mismatch reported as one
     :class:`~infvsr_bench.errors.BadInput` line naming ``what`` and the first few missing / unexpected /
     wrong-shape keys (torch's own message is a wall of text)."""
-    own = net.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    wrong = sorted(k for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
-    if missing or unexpected or wrong:
-        def few(keys: list[str]) -> str:
-            return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
-
-        parts = [f"{label}: {few(keys)}" for label, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
-        raise BadInput(f"weights for {what} do not match its key layout — " + "; ".join(parts))
+    mismatch = key_layout_mismatch(net.state_dict(), state_dict)
+    if mismatch:
+        raise BadInput(f"weights for {what} do not match its key layout — {mismatch}")
     net.load_state_dict(state_dict, strict=True)

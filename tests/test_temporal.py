@@ -30,7 +30,7 @@ from infvsr_bench.metrics.flow import (
 )
 from infvsr_bench.metrics.temporal import tecogan_crop_box, warp_error
 
-from .helpers import photo_frames
+from .helpers import photo_frames, torch_threads
 
 CPU_METRICS = ("ewarp-dis", "ewarp-ref", "tof", "flicker")
 
@@ -68,10 +68,8 @@ def _feed(metric, sr: torch.Tensor, hr: torch.Tensor | None, chunk: int, meta: d
 @pytest.fixture
 def one_thread():
     """RAFT on a shared 2-core machine: one torch thread avoids OpenMP spin-waiting (speed only)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 # -- warping and the occlusion mask ----------------------------------------------------------------------

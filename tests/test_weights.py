@@ -70,8 +70,13 @@ _one_line_error = one_line_error
 # ------------------------------------------------------------------------------------------------ table
 def test_table_is_consistent():
     ids = [w.id for w in weights.known()]
-    assert ids == ["mobilenet_v2", "raft_large", "raft_small", "clip-vit-b-32", "dino-vitb16", "alexnet",
-                   "lpips-alex-v0.1"]
+    assert len(ids) == len(set(ids))
+    assert {"mobilenet_v2", "raft_large", "raft_small", "clip-vit-b-32", "dino-vitb16", "alexnet",
+            "lpips-alex-v0.1", "dover", "infvsr-dit", "wan2.1-vae", "ram-swin-l", "dape"} <= set(ids)
+    from infvsr_bench.metrics import METRICS
+
+    for name in METRICS.names():  # every weight a registered metric needs is in the table
+        assert set(METRICS.get(name).requires) <= set(ids), name
     for w in weights.known():
         assert w.url.startswith("https://") and w.url.endswith(w.filename) and w.licence and w.used_by
         if w.sha256:

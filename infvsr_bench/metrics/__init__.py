@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadInput
-from ..registry import Registry
+from ..registry import Registry, parse_spec
 from .base import StreamingMetric
 
 METRICS = Registry("metric")
@@ -30,6 +30,21 @@ METRICS.register("semantic-dino", "infvsr_bench.metrics.semantic:SemanticDINO",
                  help="semantic consistency over time, DINO ViT-B/16 features")
 METRICS.register("vmaf", "infvsr_bench.metrics.vmaf:VMAF",
                  help="VMAF (libvmaf in the ffmpeg binary shipped by imageio-ffmpeg), per frame")
+METRICS.register("lpips", "infvsr_bench.metrics.perceptual:LPIPS",
+                 help="LPIPS v0.1, AlexNet trunk (lpips package; pyiqa/TecoGAN convention), [0,1] -> [-1,1]")
+METRICS.register("lpips-vgg", "infvsr_bench.metrics.perceptual:LPIPSVGG",
+                 help="LPIPS v0.1, VGG16 trunk (lpips package; BasicSR's calculate_lpips convention)")
+METRICS.register("dists", "infvsr_bench.metrics.perceptual:DISTS",
+                 help="DISTS (pyiqa implementation and weights; non-commercial weights)")
+METRICS.register("tlp", "infvsr_bench.metrics.perceptual:TLP",
+                 help="tLP x100 (TecoGAN): |LPIPS-alex of consecutive output frames - of consecutive HR frames|")
+METRICS.register("musiq", "infvsr_bench.metrics.no_reference:MUSIQ",
+                 help="MUSIQ, KonIQ-10k checkpoint (pyiqa 'musiq'; non-commercial weights), no reference")
+METRICS.register("clipiqa", "infvsr_bench.metrics.no_reference:CLIPIQA",
+                 help="CLIP-IQA, pyiqa default variant (RN50, 5 prompt pairs, full resolution), no reference")
+METRICS.register("dover", "infvsr_bench.metrics.dover:DOVERMetric",
+                 help="DOVER fused score in [0,1] over seeded windows spread over the clip (non-commercial "
+                      "weights)")
 
 #: What ``run`` computes when no --metrics are given. Metrics whose weight files are absent are listed as
 #: unavailable (with the reason) instead of failing the run; tof, ewarp-ref and ewarp-raft are opt-in
@@ -43,27 +58,9 @@ def get_metric(name: str, **params: Any) -> StreamingMetric:
     return METRICS.get(name)(**params)
 
 
-def _cast(value: str) -> Any:
-    low = value.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
-
-
 def parse_metric_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``"psnr:preset=pyiqa:crop_border=4"`` → ``("psnr", {"preset": "pyiqa", "crop_border": 4})``."""
-    name, *rest = [p.strip() for p in spec.strip().split(":")]
-    params: dict[str, Any] = {}
-    for item in rest:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise BadInput(f"bad metric parameter {item!r} in {spec!r}: expected key=value")
-        params[key.strip()] = _cast(value.strip())
+    name, params = parse_spec(spec, "metric")
     return METRICS.canonical(name), params
 
 

@@ -1,0 +1,244 @@
+"""Full-reference perceptual metrics: LPIPS (AlexNet / VGG), DISTS and TecoGAN's temporal tLP.
+
+``lpips`` — LPIPS v0.1 with the AlexNet trunk (the ``lpips`` package's network and linear heads; pyiqa's
+    ``lpips`` and TecoGAN use the same). Frames in [0, 1] are mapped to [-1, 1] (``2x - 1``, what
+    ``lpips.LPIPS(..., normalize=True)`` does), then LPIPS's scaling layer; per layer the unit-normalised
+    features are differenced, squared, weighted by the linear head, averaged over space; the five layers are
+    summed. Lower is better; 0 for identical frames.
+``lpips-vgg`` — the same with the VGG16 trunk and heads (BasicSR's ``calculate_lpips.py`` uses VGG).
+``dists`` — DISTS (Ding et al. 2020) as pyiqa implements it: VGG16 with L2 pooling, learned α/β, RGB in
+    [0, 1] at native resolution. Lower is better (pyiqa's ``lower_better``).
+``tlp`` — TecoGAN's tLP, ``100 · |LPIPS(out_{t−1}, out_t) − LPIPS(gt_{t−1}, gt_t)|`` with LPIPS-alex v0.1,
+    reported at frame t (frame 0 of a clip is NaN; the pair across a scene cut is NaN unless
+    ``skip_cuts=False``; ``skip_ends`` drops that many frames at each end as TecoGAN does with 2 — off by
+    default and recorded). Lower is better.
+
+How they run: a chunk's output and reference frames go through the network together (one forward of 2T
+images for LPIPS, or ``batch`` frames at a time). tLP computes each frame's LPIPS features **once** — a frame
+is in two pairs — and carries the last frame's normalised features (output and reference) to the next chunk:
+its state is one frame's feature maps (e.g. ≈ 20 MB at 720p for AlexNet), whatever the video length, and
+chunking changes no value (tested).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..errors import BadInput
+from .learned import LearnedMetric
+from .learned_nets import build_dists, build_lpips
+
+LPIPS_INPUT = "RGB in [0, 1] mapped to [-1, 1] (2x - 1), LPIPS scaling layer, native resolution"
+LPIPS_POOL = "per layer: unit-normalised features, squared difference, linear head, spatial mean; summed"
+PAIR_CONVENTION = "pair (t-1, t) reported at t; frame 0 of a clip is NaN"
+TLP_SCALE = 100.0
+
+
+def check_pair(metric: LearnedMetric, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
+    """The input checks of a full-reference chunk: ``hr`` present, both shaped and ranged as frames (the
+    range once per clip). Returns ``hr``."""
+    if hr is None:
+        raise BadInput(f"{metric.name} needs the HR reference")
+    metric.check(sr, "output")
+    metric.check(hr, "reference")
+    metric.checked(sr)
+    return hr
+
+
+def concat_values(pieces: list[torch.Tensor]) -> torch.Tensor:
+    """Per-frame values of a chunk's forwards as one float64 vector (empty for an empty chunk)."""
+    return torch.cat(pieces).double() if pieces else torch.empty(0, dtype=torch.float64)
+
+
+def lpips_features(model: nn.Module, frames: torch.Tensor) -> list[torch.Tensor]:
+    """(B, 3, H, W) in [0, 1] → the unit-normalised trunk features of ``lpips.LPIPS`` (one per layer)."""
+    import lpips
+
+    x = model.scaling_layer(frames * 2 - 1)
+    return [lpips.normalize_tensor(f) for f in model.net.forward(x)]
+
+
+def lpips_distance(model: nn.Module, a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
+    """LPIPS between two stacks of normalised features (same B): (B,) — what ``lpips.LPIPS.forward`` sums."""
+    total = None
+    for k, (fa, fb) in enumerate(zip(a, b)):
+        layer = model.lins[k]((fa - fb) ** 2).mean(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1)
+        total = layer if total is None else total + layer
+    if total is None:
+        raise RuntimeError("LPIPS network has no layers")
+    return total.flatten()
+
+
+class LPIPS(LearnedMetric):
+    """LPIPS v0.1, AlexNet trunk (see the module docstring). Parameters: ``pretrained`` (false: random
+    weights, plumbing/speed only), ``weights_path``, ``device``, ``batch`` (frames per forward), ``seed``
+    (random init only), ``window``."""
+
+    name: ClassVar[str] = "lpips"
+    version: ClassVar[str] = "1"
+    higher_is_better: ClassVar[bool] = False
+    mode: ClassVar[str] = "FR"
+    requires: ClassVar[tuple[str, ...]] = ("alexnet", "lpips-alex-v0.1")
+    trunk: ClassVar[str] = "alex"
+
+    def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
+                 batch: int | None = None, seed: int = 0, window: int = 100):
+        super().__init__(pretrained=pretrained, weights_path=weights_path, device=device, batch=batch, seed=seed,
+                         window=window, backbone=self.trunk, lpips_version="0.1", implementation="lpips package",
+                         input=LPIPS_INPUT, pooling=LPIPS_POOL)
+
+    def build(self) -> nn.Module:
+        return build_lpips(self.trunk, self.pretrained, self.seed, self.weights_path)
+
+    def frame_values(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
+        hr = check_pair(self, sr, hr)
+        net, out = self.net, []
+        with self.precision():
+            for s in self.pieces(sr.shape[0]):
+                b = s.stop - s.start
+                x = torch.cat([sr[s], hr[s]]).to(self.device, torch.float32)  # (2b, 3, H, W): one forward
+                feats = lpips_features(net, x)
+                out.append(lpips_distance(net, [f[:b] for f in feats], [f[b:] for f in feats]).cpu())
+        return concat_values(out)
+
+
+class LPIPSVGG(LPIPS):
+    """LPIPS v0.1 with the VGG16 trunk and heads (the BasicSR variant)."""
+
+    name: ClassVar[str] = "lpips-vgg"
+    requires: ClassVar[tuple[str, ...]] = ("vgg16", "lpips-vgg-v0.1")
+    trunk: ClassVar[str] = "vgg"
+
+
+class DISTS(LearnedMetric):
+    """DISTS as pyiqa computes it (VGG16 trunk + pyiqa's α/β). Parameters as :class:`LPIPS`."""
+
+    name: ClassVar[str] = "dists"
+    version: ClassVar[str] = "1"
+    higher_is_better: ClassVar[bool] = False
+    mode: ClassVar[str] = "FR"
+    requires: ClassVar[tuple[str, ...]] = ("vgg16", "dists-pyiqa")
+
+    def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
+                 batch: int | None = None, seed: int = 0, window: int = 100):
+        super().__init__(pretrained=pretrained, weights_path=weights_path, device=device, batch=batch, seed=seed,
+                         window=window, backbone="vgg16", implementation="pyiqa DISTS",
+                         input="RGB in [0, 1], ImageNet mean/std, native resolution")
+
+    def build(self) -> nn.Module:
+        return build_dists(self.pretrained, self.seed, self.weights_path)
+
+    def frame_values(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
+        hr = check_pair(self, sr, hr)
+        net, out = self.net, []
+        with self.precision():
+            for s in self.pieces(sr.shape[0]):
+                a = sr[s].to(self.device, torch.float32)
+                b = hr[s].to(self.device, torch.float32)
+                out.append(net(a, b).flatten().cpu())  # (b,)
+        return concat_values(out)
+
+
+class TLP(LearnedMetric):
+    """TecoGAN's tLP ×100 with LPIPS-alex v0.1 (see the module docstring). Parameters as :class:`LPIPS`,
+    plus ``skip_cuts`` (NaN for the pair across a scene cut, default true) and ``skip_ends`` (frames dropped
+    at each end of a clip; TecoGAN uses 2; needs ``meta["frames"]``)."""
+
+    name: ClassVar[str] = "tlp"
+    version: ClassVar[str] = "1"
+    higher_is_better: ClassVar[bool] = False
+    mode: ClassVar[str] = "FR"
+    context: ClassVar[int] = 1
+    requires: ClassVar[tuple[str, ...]] = ("alexnet", "lpips-alex-v0.1")
+    unit: ClassVar[str] = "x100"
+
+    def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
+                 batch: int | None = None, seed: int = 0, skip_cuts: bool = True, skip_ends: int = 0,
+                 window: int = 100):
+        if not isinstance(skip_cuts, bool):
+            raise BadInput(f"tlp: skip_cuts must be true or false, got {skip_cuts!r}")
+        if isinstance(skip_ends, bool) or not isinstance(skip_ends, int) or skip_ends < 0:
+            raise BadInput(f"tlp: skip_ends must be an integer >= 0, got {skip_ends!r}")
+        self.skip_cuts, self.skip_ends = skip_cuts, skip_ends
+        super().__init__(pretrained=pretrained, weights_path=weights_path, device=device, batch=batch, seed=seed,
+                         window=window, backbone="alex", lpips_version="0.1", implementation="lpips package",
+                         input=LPIPS_INPUT, pooling=LPIPS_POOL,
+                         formula="100 * |LPIPS(out[t-1], out[t]) - LPIPS(gt[t-1], gt[t])|", scale=TLP_SCALE,
+                         pairs=PAIR_CONVENTION, scene_cuts="nan" if skip_cuts else "scored", skip_ends=skip_ends)
+
+    def build(self) -> nn.Module:
+        return build_lpips("alex", self.pretrained, self.seed, self.weights_path)
+
+    # -- state -------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        self._cuts: frozenset[int] = frozenset()
+        super().reset()
+
+    def reset_carry(self) -> None:
+        #: normalised features of the last frame seen: (output, reference), each a list of (1, C, h, w)
+        self._carry: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+
+    def start(self, meta: dict[str, Any]) -> None:
+        super().start(meta)
+        self._cuts = frozenset(int(c) for c in (meta.get("scene_cuts") or ()))
+
+    def state_nbytes(self) -> int:
+        """Bytes carried between chunks: one frame's feature maps (output and reference)."""
+        if self._carry is None:
+            return 0
+        return sum(t.numel() * t.element_size() for side in self._carry for t in side)
+
+    def _scored(self, t: int) -> bool:
+        """Whether the pair (t−1, t) gets a value (t ≥ 1)."""
+        if self.skip_cuts and t in self._cuts:
+            return False
+        if self.skip_ends:
+            total = self.meta.get("frames")
+            if total is None:
+                raise BadInput("tlp: skip_ends needs the clip length (meta['frames'] via start())")
+            return t - 1 >= self.skip_ends and t <= int(total) - 1 - self.skip_ends
+        return True
+
+    # -- per chunk ---------------------------------------------------------------------------------
+    def frame_values(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
+        hr = check_pair(self, sr, hr)
+        n = sr.shape[0]
+        out = torch.full((n,), math.nan, dtype=torch.float64)
+        net = self.net
+        with self.precision():
+            for s in self.pieces(n):
+                out[s] = self._piece(net, sr[s], hr[s], self.frames + s.start)
+        return out
+
+    def _piece(self, net: nn.Module, sr: torch.Tensor, hr: torch.Tensor, first: int) -> torch.Tensor:
+        """Values of frames ``first …`` (clip indices) of one forward; advances the one-frame carry."""
+        b = sr.shape[0]
+        x = torch.cat([sr, hr]).to(self.device, torch.float32)  # (2b, 3, H, W): one forward
+        feats = lpips_features(net, x)
+        fo, fg = [f[:b] for f in feats], [f[b:] for f in feats]
+        offset = 0
+        if self._carry is not None:
+            po, pg = self._carry
+            if po[0].shape[1:] != fo[0].shape[1:]:
+                raise BadInput(f"{self.name}: frame size changed within a clip")
+            fo = [torch.cat([p, f]) for p, f in zip(po, fo)]  # (1 + b, C, h, w) per layer
+            fg = [torch.cat([p, f]) for p, f in zip(pg, fg)]
+            offset = 1
+        values = torch.full((b,), math.nan, dtype=torch.float64)
+        if fo[0].shape[0] > 1:
+            d_out = lpips_distance(net, [f[:-1] for f in fo], [f[1:] for f in fo])  # pairs (k-1, k)
+            d_ref = lpips_distance(net, [f[:-1] for f in fg], [f[1:] for f in fg])
+            pair = (TLP_SCALE * (d_out - d_ref).abs()).cpu().double()  # pair k-1 of ``fo`` ends at frame k
+            start = first - offset + 1  # clip index of the later frame of the first pair
+            for k in range(pair.shape[0]):
+                t = start + k
+                if self._scored(t):
+                    values[t - first] = pair[k]
+        self._carry = ([f[-1:].clone() for f in fo], [f[-1:].clone() for f in fg])
+        return values
+
+
+__all__ = ["DISTS", "LPIPS", "LPIPSVGG", "TLP", "lpips_distance", "lpips_features"]

@@ -1,0 +1,1 @@
+"""Model implementations used by method adapters and metrics (no import-time side effects)."""
