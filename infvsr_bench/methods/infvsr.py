@@ -1,0 +1,218 @@
+"""InfVSR as a benchmark method: ``infvsr``, and the ablations ``infvsr-nocache`` / ``infvsr-noref``.
+
+The adapter feeds LR frames to the online scene chunker (:mod:`~infvsr_bench.models.infvsr.scenes`) and
+each finished chunk through the streaming pipeline (:mod:`~infvsr_bench.models.infvsr.pipeline`); the SR
+frames come back in order, the same number as went in. With scene detection a frame is only chunked once it
+is 15 frames behind the newest frame read (a cut may be reported that late), so ``delay_frames`` is 15 and
+the last frames come out of :meth:`flush`.
+
+Parameters (``--method infvsr:key=value`` / ``get_method("infvsr", key=value)``):
+
+* ``preset`` — ``infvsr-1.3b`` (the release) or ``tiny`` (tests);
+* ``weights_dir`` — folder holding the four files (else :mod:`infvsr_bench.weights`' folders);
+* ``random_weights`` — the full architecture with random weights, **for speed and memory only**: the run's
+  records say so and no quality number is ever shown for it;
+* ``scene_detection`` (default on), ``scene_threshold`` / ``reference_threshold`` (27), ``window_chunks``
+  (1), ``sink_frames`` (0), ``exact_release`` (bf16 timestep, default on), ``dtype`` (``auto``: bf16 on
+  CUDA, fp32 on CPU; or ``bf16`` / ``fp32``).
+
+Chunk boundaries: without scene detection the schedule (9, then 12, ...) is known up front and
+:meth:`chunk_boundaries` returns it. With scene detection the true schedule depends on the cuts the detector
+finds online, so up front the adapter declares the schedule implied by the clip's *known* cuts (the
+dataset's ``scene_cuts`` passed to :meth:`reset`) and afterwards exposes what it actually did as
+``observed_chunk_boundaries``; the runner records both and whether they agree, so a seam score computed with
+a declared schedule that turned out wrong is visible as such.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from ..errors import BadInput, MethodError
+from .base import MethodInfo
+
+log = logging.getLogger(__name__)
+
+SCENE_LOOKBEHIND = 15
+_DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp32": torch.float32, "float32": torch.float32,
+           "fp16": torch.float16, "float16": torch.float16}
+
+
+def _flag(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise BadInput(f"infvsr parameter {name} must be true or false, got {value!r}")
+
+
+class InfVSR:
+    """The InfVSR adapter (see module docstring). ``use_cache`` / ``use_reference`` pick the ablation."""
+
+    name = "infvsr"
+    use_cache = True
+    use_reference = True
+
+    def __init__(self, preset: str = "infvsr-1.3b", weights_dir: str | None = None, random_weights: bool = False,
+                 scene_detection: bool = True, scene_threshold: float = 27.0, reference_threshold: float = 27.0,
+                 window_chunks: int = 1, sink_frames: int = 0, exact_release: bool = True, dtype: str = "auto",
+                 scale: int = 4):
+        from ..models.infvsr.load import PRESETS
+
+        if preset not in PRESETS:
+            raise BadInput(f"infvsr preset {preset!r} unknown (known: {', '.join(PRESETS)})")
+        if dtype != "auto" and dtype not in _DTYPES:
+            raise BadInput(f"infvsr dtype {dtype!r} unknown (auto, {', '.join(_DTYPES)})")
+        if float(scene_threshold) <= 0 or float(reference_threshold) <= 0:
+            raise BadInput("infvsr scene_threshold and reference_threshold must be positive")
+        if int(window_chunks) < 0 or int(sink_frames) < 0 or int(scale) < 1:
+            raise BadInput("infvsr window_chunks and sink_frames must be >= 0 and scale >= 1")
+        self.preset = preset
+        self.weights_dir = weights_dir
+        self.random_weights = _flag(random_weights, "random_weights")
+        self.scene_detection = _flag(scene_detection, "scene_detection")
+        self.params = {"preset": preset, "random_weights": self.random_weights,
+                       "scene_detection": self.scene_detection, "scene_threshold": float(scene_threshold),
+                       "reference_threshold": float(reference_threshold), "window_chunks": int(window_chunks),
+                       "sink_frames": int(sink_frames), "exact_release": _flag(exact_release, "exact_release"),
+                       "dtype": dtype, "use_cache": self.use_cache, "use_reference": self.use_reference}
+        if int(scale) != 4:
+            self.params["scale"] = int(scale)
+        self.info = MethodInfo(name=self.name, scale=int(scale), causal=True, chunk_frames=12,
+                               delay_frames=SCENE_LOOKBEHIND if self.scene_detection else 0,
+                               random_weights=self.random_weights, track="online")
+        self.pipeline = None
+        self.chunker = None
+        self.weights: list[dict[str, Any]] = []
+        self._declared: list[int] | None = None
+        self._meta: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------------------------ pre-flight
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """Weight ids this method needs (none with random weights)."""
+        from ..models.infvsr.load import WEIGHT_IDS
+
+        return () if self.random_weights else tuple(WEIGHT_IDS.values())
+
+    @staticmethod
+    def readiness() -> str:
+        """"ready", or which of the four release files are missing here (for ``list methods``; reads nothing
+        but the file system and the hash cache)."""
+        from ..models.infvsr.load import RELEASE_FILES, missing_files
+
+        gone = missing_files()
+        if not gone:
+            return "ready"
+        names = ", ".join(RELEASE_FILES[w][0] for w in gone)
+        return f"missing: weights {names} (see `infvsr-bench weights list`; random_weights=true runs for speed only)"
+
+    def preflight(self) -> None:
+        """Before any work: raise WeightsNotFound listing every missing checkpoint file (the runner calls it
+        from ``prepare``, so the CLI exits 2 before anything runs)."""
+        if self.random_weights:
+            return
+        from .. import weights
+        from ..models.infvsr.load import WEIGHT_IDS, check_weights
+
+        check_weights(self.weights_dir)
+        self.weights = [weights.provenance(wid, self.weights_dir) for wid in WEIGHT_IDS.values()]
+
+    # ------------------------------------------------------------------------------------- protocol
+    def setup(self, device: str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        from ..models.infvsr.load import build_random, load_infvsr
+        from ..models.infvsr.pipeline import InfVSRPipeline, PipelineOptions
+        from ..models.infvsr.scenes import SceneChunker
+
+        p = self.params
+        run_dtype = _DTYPES[p["dtype"]] if p["dtype"] != "auto" else (
+            torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
+        if self.random_weights:
+            log.warning("infvsr: RANDOM WEIGHTS — for speed and memory measurement only; no quality is reported")
+            models = build_random(self.preset, device=device, dtype=run_dtype)
+        else:
+            models = load_infvsr(self.weights_dir, device=device, dtype=run_dtype, preset=self.preset)
+        self.weights = models.weights
+        opts = PipelineOptions(scale=self.info.scale, use_cache=self.use_cache, use_reference=self.use_reference,
+                               window_chunks=p["window_chunks"], sink_frames=p["sink_frames"],
+                               exact_release=p["exact_release"])
+        self.pipeline = InfVSRPipeline(models.dit, models.vae, models.encoder, opts)
+        self.chunker = SceneChunker(detect=self.scene_detection, scene_threshold=p["scene_threshold"],
+                                    reference_threshold=p["reference_threshold"])
+        self.run_dtype = run_dtype
+
+    def reset(self, meta: dict[str, Any] | None = None) -> None:
+        if self.pipeline is None:
+            raise MethodError("infvsr: setup() must be called before reset()")
+        self._meta = dict(meta or {})
+        self.chunker.reset(float(self._meta.get("fps") or 30.0))
+        self.pipeline.reset()
+        self._declared = None
+
+    def _run(self, chunks) -> torch.Tensor:
+        outs = [self.pipeline.process(c) for c in chunks]
+        if not outs:
+            return torch.empty(0, 3, 0, 0)
+        return torch.cat(outs) if len(outs) > 1 else outs[0]
+
+    def step(self, lr_chunk: torch.Tensor) -> torch.Tensor:
+        return self._run(self.chunker.push(lr_chunk))
+
+    def flush(self) -> torch.Tensor:
+        return self._run(self.chunker.finish())
+
+    # ------------------------------------------------------------------------------------ reporting
+    def chunk_boundaries(self, n: int) -> list[int]:
+        """Frame indices where a chunk starts: the fixed schedule without scene detection; with it, the
+        schedule implied by the clip's known scene cuts (see module docstring and
+        ``observed_chunk_boundaries``)."""
+        from ..models.infvsr.scenes import schedule
+
+        cuts = (self._meta.get("scene_cuts") or []) if self.scene_detection else []
+        self._declared = schedule(int(n), cuts)
+        return list(self._declared)
+
+    @property
+    def observed_chunk_boundaries(self) -> list[int] | None:
+        """Chunk starts the chunker actually used for the current clip so far (None before setup)."""
+        return list(self.chunker.boundaries) if self.chunker is not None else None
+
+    @property
+    def observed_scene_cuts(self) -> list[int] | None:
+        return list(self.chunker.cuts) if self.chunker is not None else None
+
+    @property
+    def dtype_label(self) -> str:
+        """The dtype the networks run in (recorded with the throughput): "bfloat16" on CUDA by default."""
+        return str(getattr(self, "run_dtype", torch.float32)).replace("torch.", "")
+
+    def cache_bytes(self) -> int:
+        """Bytes of the carried state: DiT KV cache + VAE stream histories + context tokens."""
+        return self.pipeline.state_bytes() if self.pipeline is not None else 0
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"info": self.info.as_dict(), "params": dict(sorted(self.params.items()))}
+        if self.weights:
+            d["weights"] = self.weights
+        return d
+
+
+class InfVSRNoCache(InfVSR):
+    """Ablation: no KV cache — each chunk's self-attention sees only itself (chunks restored independently)."""
+
+    name = "infvsr-nocache"
+    use_cache = False
+
+
+class InfVSRNoRef(InfVSR):
+    """Ablation: no reference guidance — a zero cross-attention context instead of the reference tokens."""
+
+    name = "infvsr-noref"
+    use_reference = False
+
+
+__all__ = ["InfVSR", "InfVSRNoCache", "InfVSRNoRef"]
