@@ -398,7 +398,7 @@ def build(recipe: str | os.PathLike | Recipe, max_frames: int | None = None,
 
         deg_id = str(d.get("degradation", "given"))
         deg_params = layouts.describe(rec)
-        clips = layouts.build_frames(rec, root, mf)
+        clips = layouts.build_frames(rec, root, mf, map_clips)
     elif rec.source == "lr-videos":
         deg = None
         deg_id = str(d.get("degradation", "unknown"))

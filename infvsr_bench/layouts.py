@@ -26,6 +26,7 @@ raises :class:`BadInput` naming the download location and the folder to put it i
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -238,8 +239,16 @@ def _lr_chunks(folder: FrameFolder, rec: Any, stop: int, scale: int) -> Iterator
         yield np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in chunk])
 
 
-def build_frames(rec: Any, root: Path, max_frames: int | None) -> list[dict[str, Any]]:
-    """Store every clip of a frame-folder recipe as FFV1 under ``root/{lr,hr}`` and return manifest entries."""
+def build_frames(rec: Any, root: Path, max_frames: int | None, map_clips=map) -> list[dict[str, Any]]:
+    """Store every clip of a frame-folder recipe as FFV1 under ``root/{lr,hr}`` and return manifest entries.
+    ``map_clips`` runs the per-clip unit (:func:`build_frame_clip`), e.g. as Ray tasks; results in order."""
+    one = functools.partial(build_frame_clip, rec, root, max_frames)
+    return list(map_clips(one, _clip_dirs(rec)))
+
+
+def build_frame_clip(rec: Any, root: Path, max_frames: int | None,
+                     clip: tuple[str, Path, Path | None]) -> dict[str, Any]:
+    """Store one clip (id, LR folder, HR folder or None) and return its manifest entry."""
     from .datasets import _entry, detect_cuts
     from .video_io import FrameWriter
 
@@ -247,38 +256,36 @@ def build_frames(rec: Any, root: Path, max_frames: int | None) -> list[dict[str,
     s = int(d["scale"])
     fps = float(d.get("fps", 25.0))
     exts = tuple(d.get("extensions", IMAGE_EXTENSIONS))
-    clips = []
-    for cid, lr_dir, hr_dir in _clip_dirs(rec):
-        t0 = time.perf_counter()
-        lr = FrameFolder(lr_dir, exts)
-        lw, lh = ((lr.width // s, lr.height // s) if d.get("lr_resize", "none") == "bicubic"
-                  else (lr.width, lr.height))
-        n = len(lr)
-        hr_entry = None
-        if hr_dir is not None:
-            hr = FrameFolder(hr_dir, exts)
-            if len(hr) != len(lr):
-                raise BadInput(f"dataset {rec.name}, clip {cid}: {len(hr)} ground-truth frames in {hr_dir} but "
-                               f"{len(lr)} input frames in {lr_dir}")
-            y0, x0, th, tw = _crop_box(rec, cid, (hr.height, hr.width), (lh, lw), s)
-        n = n if max_frames is None else min(n, max_frames)
-        lr_out = root / "lr" / f"{cid}.mkv"
-        with FrameWriter(lr_out, fps=fps, codec="ffv1") as lw_:
-            for chunk in _lr_chunks(lr, rec, n, s):
-                lw_.write(chunk)
-        if hr_dir is not None:
-            hr_out = root / "hr" / f"{cid}.mkv"
-            with FrameWriter(hr_out, fps=fps, codec="ffv1") as hw_:
-                for chunk in hr.iter_uint8(stop=n):
-                    hw_.write(np.ascontiguousarray(chunk[:, y0:y0 + th, x0:x0 + tw]))  # (T,H,W,3) -> (T,th,tw,3)
-            hr_entry = _entry(root, hr_out, tw, th)
-        cut_src = root / ("hr" if hr_dir is not None else "lr") / f"{cid}.mkv"
-        cuts = detect_cuts(cut_src, float(d.get("scene_threshold", 27.0)), int(d.get("scene_min_len", 15)))
-        clips.append({"id": cid, "frames": n, "fps": fps, "hr": hr_entry, "lr": _entry(root, lr_out, lw, lh),
-                      "scene_cuts": [c for c in cuts if 0 < c < n],
-                      "source": {"lr": str(lr_dir), "hr": str(hr_dir) if hr_dir is not None else None}})
-        log.info("built %s/%s from %s: %d frames in %.1fs", rec.name, cid, lr_dir, n, time.perf_counter() - t0)
-    return clips
+    cid, lr_dir, hr_dir = clip
+    t0 = time.perf_counter()
+    lr = FrameFolder(lr_dir, exts)
+    lw, lh = ((lr.width // s, lr.height // s) if d.get("lr_resize", "none") == "bicubic"
+              else (lr.width, lr.height))
+    n = len(lr)
+    hr_entry = None
+    if hr_dir is not None:
+        hr = FrameFolder(hr_dir, exts)
+        if len(hr) != len(lr):
+            raise BadInput(f"dataset {rec.name}, clip {cid}: {len(hr)} ground-truth frames in {hr_dir} but "
+                           f"{len(lr)} input frames in {lr_dir}")
+        y0, x0, th, tw = _crop_box(rec, cid, (hr.height, hr.width), (lh, lw), s)
+    n = n if max_frames is None else min(n, max_frames)
+    lr_out = root / "lr" / f"{cid}.mkv"
+    with FrameWriter(lr_out, fps=fps, codec="ffv1") as lw_:
+        for chunk in _lr_chunks(lr, rec, n, s):
+            lw_.write(chunk)
+    if hr_dir is not None:
+        hr_out = root / "hr" / f"{cid}.mkv"
+        with FrameWriter(hr_out, fps=fps, codec="ffv1") as hw_:
+            for chunk in hr.iter_uint8(stop=n):
+                hw_.write(np.ascontiguousarray(chunk[:, y0:y0 + th, x0:x0 + tw]))  # (T,H,W,3) -> (T,th,tw,3)
+        hr_entry = _entry(root, hr_out, tw, th)
+    cut_src = root / ("hr" if hr_dir is not None else "lr") / f"{cid}.mkv"
+    cuts = detect_cuts(cut_src, float(d.get("scene_threshold", 27.0)), int(d.get("scene_min_len", 15)))
+    log.info("built %s/%s from %s: %d frames in %.1fs", rec.name, cid, lr_dir, n, time.perf_counter() - t0)
+    return {"id": cid, "frames": n, "fps": fps, "hr": hr_entry, "lr": _entry(root, lr_out, lw, lh),
+            "scene_cuts": [c for c in cuts if 0 < c < n],
+            "source": {"lr": str(lr_dir), "hr": str(hr_dir) if hr_dir is not None else None}}
 
 
 def describe(rec: Any) -> dict[str, Any]:

@@ -93,8 +93,8 @@ def render_run_report(run_dir: Path, summary: dict[str, Any]) -> str:
     thr = summary.get("throughput") or {}
     if thr:
         lines += ["## Throughput", "",
-                  f"Steady-state {fmt(thr['fps'])} frames/s of the method alone (first chunk of each clip excluded "
-                  f"as warm-up), {thr['input_size']} → {thr['output_size']}, {thr['device']}, {thr['dtype']}. "
+                  f"Steady-state {fmt(thr['fps'])} frames/s of the method alone ("
+                  f"{thr.get('timing') or 'first chunk of each clip excluded as warm-up'}), {thr['input_size']} → {thr['output_size']}, {thr['device']}, {thr['dtype']}. "
                   f"Chunk latency p50 {fmt(thr['latency_p50_ms'], 2)} ms, p95 {fmt(thr['latency_p95_ms'], 2)} ms; "
                   f"first output frame after {fmt(thr['first_frame_ms'], 2)} ms; peak host memory "
                   f"{fmt(thr['peak_rss_mb'])} MiB"

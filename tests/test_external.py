@@ -126,6 +126,8 @@ def test_external_program_end_to_end(capsys, tmp_path, dataset, monkeypatch):
         assert thr["program_seconds"] > 0.3
         assert thr["fps"] == pytest.approx(N / (thr["program_seconds"] - 0.3))
     assert peak["hr"] <= 4 < N  # at most one HR chunk (2) beyond the frames asked for
+    assert summary["throughput"]["timing"].startswith("external program wall time")
+    assert "external program wall time" in (tmp_path / "r" / "report.md").read_text()  # not "warm-up chunk"
     assert work.is_dir() and not any(work.rglob("*.png")) and not any(work.rglob("*.mkv"))
     run = records.read_json(tmp_path / "r" / "run.json")
     assert run["method"]["card"]["sha256"] and run["method"]["card"]["licence"] == "Apache-2.0"

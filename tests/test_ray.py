@@ -199,6 +199,22 @@ def test_dataset_built_on_ray_has_identical_bytes(cluster, data, tmp_path):
         assert (local / rel).read_bytes() == (path.parent / rel).read_bytes(), rel
 
 
+def test_frame_folder_dataset_built_on_ray_has_identical_bytes(cluster, tmp_path, monkeypatch):
+    """The frame-folder sources (the paper's test sets) build one clip per Ray task too, byte for byte."""
+    from .test_reproduce import _pair
+
+    monkeypatch.setenv("INFVSR_BENCH_RAW", str(tmp_path / "raw"))
+    for i, clip in enumerate(("calendar", "city", "walk")):
+        _pair(tmp_path / "raw" / "UDM10" / "GT", tmp_path / "raw" / "UDM10" / "LQ", clip, 3, seed=i)
+    local = datasets.build("udm10", data_dir=tmp_path / "local").parent
+    path = engine_ray.build_dataset("udm10", engine_ray.RayOptions(), data_dir=tmp_path / "ray")
+    a = sorted(p.relative_to(local) for p in local.rglob("*") if p.is_file())
+    b = sorted(p.relative_to(path.parent) for p in path.parent.rglob("*") if p.is_file())
+    assert a == b and len(a) == 7
+    for rel in a:  # media and manifest.json alike
+        assert (local / rel).read_bytes() == (path.parent / rel).read_bytes(), rel
+
+
 def test_ray_run_equals_local_run(cluster, data, local_ref, tmp_path):
     res = _run(tmp_path / "ray", data, engine="ray", opts=engine_ray.RayOptions(workers=2))
     assert res.exit_code == 0 and res.summary["clips"]["ok"] == 3
