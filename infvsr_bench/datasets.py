@@ -90,8 +90,11 @@ def default_data_dir() -> Path:
 
 def recipe_hash(data: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of a parsed recipe together with :data:`BUILDER_VERSION`."""
-    blob = json.dumps({"builder": BUILDER_VERSION, "recipe": data}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=True, default=str)
+    key: dict[str, Any] = {"builder": BUILDER_VERSION, "recipe": data}
+    deg = data.get("degradation")
+    if isinstance(deg, dict) and deg.get("kind") == "realworld":  # its H.264 stage changed (x264 mbtree=0):
+        key["h264"] = 2  # builds made before are stale; other recipes keep their hash (and comparability keys)
+    blob = json.dumps(key, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -203,11 +203,14 @@ class RealWorld(Degradation):
             raise BadInput("realworld crf must lie in [0, 51]")
 
     def describe(self) -> dict[str, Any]:
+        from .video_io import X264_PARAMS
+
         r = self.ranges
         return {"kind": self.kind, "scale": self.scale, "seed": self.seed,
                 "chain": ["gaussian_blur", "bicubic_down", "gaussian_noise", "jpeg", "h264_round_trip"],
                 "blur_sigma": list(r.blur_sigma), "noise_sigma": list(r.noise_sigma),
                 "jpeg_quality": list(r.jpeg_quality), "crf": list(r.crf), "preset": r.preset,
+                "x264_params": X264_PARAMS,
                 "resize": "torch bicubic antialias=True align_corners=False",
                 "seeding": "per clip: (seed, clip index); noise per frame: (seed, clip index, frame)"}
 
