@@ -11,14 +11,13 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def make_frames(n: int, width: int, height: int, seed: int = 0, margin: float = 1.2) -> tuple[np.ndarray, np.ndarray]:
-    """(n, H, W, 3) uint8 HR frames panned over real photographs, and their mildly degraded "SR" versions."""
+def pan_frames(n: int, width: int, height: int, margin: float = 1.2) -> np.ndarray:
+    """(n, H, W, 3) uint8 frames panned a few pixels per frame over real photographs, one scene per photograph."""
     import cv2
     from skimage import data
 
     photos = [data.astronaut(), data.coffee(), data.rocket(), data.chelsea()]
     per_photo = max(1, -(-n // len(photos)))  # ceil
-    rng = np.random.default_rng(seed)
     hr = np.empty((n, height, width, 3), np.uint8)
     for i in range(n):
         photo = photos[(i // per_photo) % len(photos)]
@@ -28,6 +27,15 @@ def make_frames(n: int, width: int, height: int, seed: int = 0, margin: float = 
         x0 = min(4 * k, canvas.shape[1] - width)
         y0 = min(2 * k, canvas.shape[0] - height)
         hr[i] = canvas[y0:y0 + height, x0:x0 + width]
+    return hr
+
+
+def make_frames(n: int, width: int, height: int, seed: int = 0, margin: float = 1.2) -> tuple[np.ndarray, np.ndarray]:
+    """(n, H, W, 3) uint8 HR frames panned over real photographs, and their mildly degraded "SR" versions."""
+    import cv2
+
+    hr = pan_frames(n, width, height, margin)
+    rng = np.random.default_rng(seed)
     sr = np.empty_like(hr)
     for i in range(n):
         small = cv2.resize(hr[i], (width // 2, height // 2), interpolation=cv2.INTER_AREA)

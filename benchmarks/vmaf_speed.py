@@ -30,28 +30,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+from _frames import log, pan_frames  # sibling module: run the scripts as files
 
 
 def make_frames(n: int, width: int, height: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(n, H, W, 3) uint8 reference frames panned over photographs, and blurred + noisy distorted ones."""
     import cv2
-    from skimage import data
 
-    photos = [data.astronaut(), data.coffee(), data.rocket(), data.chelsea()]
-    per_photo = max(1, -(-n // len(photos)))
+    hr = pan_frames(n, width, height, margin=1.15)
     rng = np.random.default_rng(seed)
-    hr = np.empty((n, height, width, 3), np.uint8)
-    for i in range(n):
-        photo = photos[(i // per_photo) % len(photos)]
-        k = i % per_photo
-        scale = 1.15 * max(width / photo.shape[1], height / photo.shape[0])
-        canvas = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        x0, y0 = min(4 * k, canvas.shape[1] - width), min(2 * k, canvas.shape[0] - height)
-        hr[i] = canvas[y0:y0 + height, x0:x0 + width]
     sr = np.empty_like(hr)
     for i in range(n):
         blurred = cv2.GaussianBlur(hr[i], (0, 0), 1.5).astype(np.float64)

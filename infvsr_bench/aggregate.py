@@ -65,7 +65,7 @@ def mean_extras(per_clip: list[dict[str, Any]]) -> dict[str, Any]:
                    and not isinstance(v, bool)})
     out: dict[str, Any] = {}
     for k in keys:
-        vals = [float(d[k]) for d in per_clip if isinstance(d.get(k), (int, float)) and d[k] is not None
+        vals = [float(d[k]) for d in per_clip if isinstance(d.get(k), (int, float))
                 and math.isfinite(float(d[k]))]
         out[k] = float(np.mean(vals)) if vals else math.nan
     return out

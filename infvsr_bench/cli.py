@@ -279,18 +279,12 @@ def list_(what):
 
 def _add_optional_commands() -> None:
     """Subcommand groups that live in their own modules (imported lazily for their heavy parts)."""
-    try:
-        from .cli_reproduce import reproduce
-    except ImportError:  # module not present in this build
-        reproduce = None
-    if reproduce is not None and "reproduce" not in cli.commands:
-        cli.add_command(reproduce)
-    try:
-        from .cli_weights import weights
-    except ImportError:  # module not present in this build
-        return
-    if "weights" not in cli.commands:
-        cli.add_command(weights)
+    from .cli_reproduce import reproduce
+    from .cli_weights import weights
+
+    for command in (reproduce, weights):
+        if command.name not in cli.commands:
+            cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -299,6 +299,11 @@ def detect_cuts(path: str | os.PathLike, threshold: float = 27.0, min_scene_len:
     return [int(start.frame_num) for start, _ in scenes[1:]]
 
 
+def clip_id(name: str) -> str:
+    """A clip id from a file or folder name: characters outside ``[A-Za-z0-9._-]`` become ``-``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", name).lstrip("-._") or "clip"
+
+
 def _entry(root: Path, path: Path, width: int, height: int) -> dict[str, Any]:
     return {"path": path.relative_to(root).as_posix(), "width": width, "height": height,
             "sha256": sha256_file(path)}
@@ -343,7 +348,7 @@ def _build_video_clip(rec: Recipe, root: Path, mf: int | None, deg, job: tuple[i
     s = d["scale"]
     has_hr = rec.source == "videos"
     t0 = time.perf_counter()
-    cid = re.sub(r"[^A-Za-z0-9._-]", "-", src.stem).lstrip("-._") or "clip"
+    cid = clip_id(src.stem)
     info = probe(src)
     n = info.frames if mf is None else min(info.frames, mf)
     fps = float(info.fps) if info.fps > 0 else 25.0

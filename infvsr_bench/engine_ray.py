@@ -127,16 +127,12 @@ class ClipWorker:
         import torch
 
         from .errors import InfvsrError
-        from .methods import get_method
         from .metrics import metric_from_spec
 
         job = self.job
         torch.set_num_threads(job["threads"])  # = the CPUs Ray gave this worker (see RayOptions.threads)
         spec = replace(job["spec"], device=_worker_device(job["spec"].device), progress=False)
-        method = get_method(spec.method, **spec.method_params)
-        preflight = getattr(method, "preflight", None)
-        if callable(preflight):  # as runner.prepare does: resolves weights on this node
-            preflight()
+        method = runner.build_method(spec)  # as runner.prepare does: resolves weights on this node
         built = {m.label: m for m in (metric_from_spec(s) for s in job["metric_specs"])}
         metrics = [built[label] for label in job["labels"]]
         if _identity(method.describe(), [m.describe() for m in metrics]) != job["identity"]:

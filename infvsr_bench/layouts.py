@@ -46,7 +46,6 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 HR_CROPS = ("none", "top-left", "center")
 LR_RESIZES = ("none", "bicubic")
 CHUNK = 16  # frames decoded per step while building
-_ID_RE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def raw_data_dir() -> Path:
@@ -142,6 +141,8 @@ def _frame_files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
 
 def _clip_dirs(rec: Any) -> list[tuple[str, Path, Path | None]]:
     """``(clip id, lr folder, hr folder or None)`` for every clip, in natural order of the folder names."""
+    from .datasets import clip_id
+
     d = rec.data
     base = expand_path(rec, d["path"])
     lr_root = _pick(rec, base, d.get("lr_dir"), "LQ", "input (lr_dir)")
@@ -157,7 +158,7 @@ def _clip_dirs(rec: Any) -> list[tuple[str, Path, Path | None]]:
         raise BadInput(f"dataset {rec.name}: no clip folders in {ref}; {where_to_get(rec)}")
     out, seen = [], set()
     for name in names:
-        cid = _ID_RE.sub("-", name).lstrip("-._") or "clip"
+        cid = clip_id(name)
         if cid in seen:
             raise BadInput(f"dataset {rec.name}: two clip folders map to the same clip id {cid!r}")
         seen.add(cid)
@@ -270,17 +271,16 @@ def build_frame_clip(rec: Any, root: Path, max_frames: int | None,
                            f"{len(lr)} input frames in {lr_dir}")
         y0, x0, th, tw = _crop_box(rec, cid, (hr.height, hr.width), (lh, lw), s)
     n = n if max_frames is None else min(n, max_frames)
-    lr_out = root / "lr" / f"{cid}.mkv"
+    lr_out = cut_src = root / "lr" / f"{cid}.mkv"
     with FrameWriter(lr_out, fps=fps, codec="ffv1") as lw_:
         for chunk in _lr_chunks(lr, rec, n, s):
             lw_.write(chunk)
     if hr_dir is not None:
-        hr_out = root / "hr" / f"{cid}.mkv"
+        hr_out = cut_src = root / "hr" / f"{cid}.mkv"
         with FrameWriter(hr_out, fps=fps, codec="ffv1") as hw_:
             for chunk in hr.iter_uint8(stop=n):
                 hw_.write(np.ascontiguousarray(chunk[:, y0:y0 + th, x0:x0 + tw]))  # (T,H,W,3) -> (T,th,tw,3)
         hr_entry = _entry(root, hr_out, tw, th)
-    cut_src = root / ("hr" if hr_dir is not None else "lr") / f"{cid}.mkv"
     cuts = detect_cuts(cut_src, float(d.get("scene_threshold", 27.0)), int(d.get("scene_min_len", 15)))
     log.info("built %s/%s from %s: %d frames in %.1fs", rec.name, cid, lr_dir, n, time.perf_counter() - t0)
     return {"id": cid, "frames": n, "fps": fps, "hr": hr_entry, "lr": _entry(root, lr_out, lw, lh),

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import records
+from .report import is_random
 
 
 def _pyplot():
@@ -51,24 +52,31 @@ def _load_run(run_dir: Path) -> dict[str, Any]:
             "clips": {c["clip"]: c for c in records.read_clips(run_dir) if c.get("status") == "ok"}}
 
 
+def _scored(run: dict[str, Any], label: str) -> bool:
+    """The run has ``label`` as a real score: computed, and neither the metric nor the method random-weight."""
+    m = run["summary"]["metrics"].get(label)
+    return m is not None and not is_random(m) and not run["summary"]["method"].get("random_weights")
+
+
 def _scalar_labels(run: dict[str, Any]) -> list[str]:
-    return [lb for lb, m in run["summary"]["metrics"].items() if not (m.get("params") or {}).get("random_weights")]
+    return [lb for lb in run["summary"]["metrics"] if _scored(run, lb)]
 
 
 def metric_over_time(runs: list[dict[str, Any]], label: str, out: Path, window: int = 50) -> Path | None:
     """One panel per clip: per-frame values (thin) and a ``window``-frame mean (thick) per method, with scene
     cuts (dashed) and the method's chunk boundaries (ticks along the bottom) marked."""
     plt = _pyplot()
-    clip_ids = sorted({c for r in runs if label in r["summary"]["metrics"] for c in r["clips"]})
+    scored = [r for r in runs if _scored(r, label)]
+    clip_ids = sorted({c for r in scored for c in r["clips"]})
     if not clip_ids:
         return None
-    meta = runs[0]["summary"]["metrics"][label]
+    meta = scored[0]["summary"]["metrics"][label]
     unit = f" ({meta['unit']})" if meta.get("unit") else ""
     fig, axes = plt.subplots(len(clip_ids), 1, figsize=(11, 2.8 * len(clip_ids)), squeeze=False, sharex=False)
     for ax, clip in zip(axes[:, 0], clip_ids):
         cuts_drawn = False
         for i, r in enumerate(runs):
-            if clip not in r["clips"] or label not in r["summary"]["metrics"]:
+            if clip not in r["clips"] or not _scored(r, label):
                 continue
             series = records.read_frames(r["dir"], clip).get(label)
             if series is None:
@@ -151,13 +159,12 @@ def quality_vs_speed(runs: list[dict[str, Any]], label: str, out: Path) -> Path 
     pts = []
     for r in runs:
         s = r["summary"]
-        m, thr = s["metrics"].get(label), s.get("throughput") or {}
-        if m is None or (m.get("params") or {}).get("random_weights") or not thr.get("fps"):
-            continue
-        if s["method"].get("random_weights"):
+        thr = s.get("throughput") or {}
+        if not _scored(r, label) or not thr.get("fps"):
             continue
         pm = float((s["method"].get("params") or {}).get("params_millions", 0.0))
-        pts.append((s["method"]["name"], thr["fps"], m["mean"], pm, thr))
+        pts.append((s["method"]["name"], thr["fps"], s["metrics"][label]["mean"], pm, thr))
+        meta = s["metrics"][label]
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=(8, 5.5))
@@ -165,7 +172,6 @@ def quality_vs_speed(runs: list[dict[str, Any]], label: str, out: Path) -> Path 
         ax.scatter([fps], [q], s=80 + 12 * pm, color=f"C{i}", alpha=0.6, edgecolor="k")
         ax.annotate(f"{name}\n{pm:g} M params" if pm else name, (fps, q), textcoords="offset points",
                     xytext=(8, 6), fontsize=9)
-    meta = runs[0]["summary"]["metrics"][label]
     unit = f" ({meta['unit']})" if meta.get("unit") else ""
     thr0 = pts[0][4]
     ax.set_xscale("log")

@@ -176,10 +176,10 @@ def plan_metrics(metrics: list[pub.Cell], has_hr: bool, requested: list[str] | N
             raise BadInput(f"--metrics {', '.join(unknown)}: not reported by the paper for this dataset "
                            f"(it reports: {', '.join(names)})")
     runnable, unavailable = {}, {}
+    explicit = bool(requested)
     for m in metrics:
-        if requested and m.metric not in requested:
+        if explicit and m.metric not in requested:
             continue
-        explicit = bool(requested)
         try:
             metric = metric_from_spec(m.run_spec)
         except UnknownName as exc:

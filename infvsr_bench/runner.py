@@ -89,10 +89,7 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
     if spec.max_frames is not None and spec.max_frames < 1:
         raise BadInput(f"--max-frames must be at least 1, got {spec.max_frames}")
     _check_device(spec.device)
-    method = get_method(spec.method, **spec.method_params)
-    preflight = getattr(method, "preflight", None)
-    if callable(preflight):  # e.g. a method whose weight files are missing: WeightsNotFound before any work
-        preflight()
+    method = build_method(spec)
     metric_specs = list(spec.metrics) if spec.metrics else list(DEFAULT_METRICS)
     metrics = [metric_from_spec(s) for s in metric_specs]
     labels = [m.label for m in metrics]
@@ -130,6 +127,16 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
     done = _check_run_dir(run_dir, run_key, spec.resume, spec.overwrite)
     return PreparedRun(spec, run_dir, manifest, method, metrics, run_key, comp_key, done, unavailable,
                        dataset_info, metric_desc)
+
+
+def build_method(spec: RunSpec) -> Method:
+    """The spec's method adapter, preflighted: e.g. a method whose weight files are missing raises
+    WeightsNotFound here, before any work (used by :func:`prepare` and by every Ray worker)."""
+    method = get_method(spec.method, **spec.method_params)
+    preflight = getattr(method, "preflight", None)
+    if callable(preflight):
+        preflight()
+    return method
 
 
 def _split_by_weights(metrics: list[StreamingMetric], explicit: bool
@@ -438,7 +445,7 @@ def summarize(p: PreparedRun) -> dict[str, Any]:
                              "extra": aggregate.mean_extras([r["metrics"][mt.label].get("extra") or {}
                                                              for r in ok]),
                              "per_clip": {r["clip"]: r["metrics"][mt.label]["mean"] for r in ok}}
-    info = p.method.info
+    info, desc = p.method.info, p.method.describe()
     thr = aggregate.summarize_throughput(ok)
     if ok:
         t0 = ok[0]["throughput"]
@@ -449,9 +456,9 @@ def summarize(p: PreparedRun) -> dict[str, Any]:
         "run_key": p.run_key,
         "comparability_key": p.comparability_key,
         "method": {"name": info.name, "track": info.track, "causal": info.causal,
-                   "source": p.method.describe().get("source", "infvsr-bench"),
+                   "source": desc.get("source", "infvsr-bench"),
                    "random_weights": info.random_weights, "scale": info.scale,
-                   "chunk_frames": info.chunk_frames, "params": p.method.describe().get("params", {})},
+                   "chunk_frames": info.chunk_frames, "params": desc.get("params", {})},
         "dataset": {"name": p.manifest["name"], "degradation": p.manifest["degradation"],
                     "manifest_sha256": p.manifest["manifest_sha256"], "clips": len(ids),
                     "has_hr": p.manifest["has_hr"]},

@@ -215,6 +215,7 @@ def test_cli_random_weights_run_is_flagged_everywhere(capsys, tmp_path, monkeypa
     assert clips[0]["chunk_boundaries"] == [0] and clips[0]["chunk_boundaries_as_declared"] is True
     assert clips[0]["throughput"]["dtype"] == "float32"  # the CPU default; bfloat16 on CUDA
     assert records.read_frames(out, clips[0]["clip"])["random_weights"].item() is True  # the npz too
+    assert not list(out.glob("plots/*psnr*.png"))  # and no plot draws its quality
     summary = records.read_json(out / "summary.json")
     assert summary["method"]["random_weights"] is True
     psnr = summary["metrics"]["psnr"]["mean"]

@@ -13,6 +13,7 @@ through ``timing()``; the time to write the hand-off and read the output back is
 """
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import shutil
@@ -143,8 +144,7 @@ class External:
                 "card": {"name": self.card.name, "file": self.card.path.name, "sha256": self.card.sha256,
                          "paper": d.get("paper"), "licence": d.get("licence"), "code": d.get("code"),
                          "commit": d.get("commit"), "lossy_output": bool(self.output_spec.get("lossy", False))},
-                "program": {"command": self.card.section("run")["command"], "params": dict(sorted(
-                    (k, v) for k, v in self.params.items())), "segment_frames": self.segment_frames,
+                "program": {"command": self.card.section("run")["command"], "params": dict(sorted(self.params.items())), "segment_frames": self.segment_frames,
                     "timeout_s": self.timeout_s}}
 
     # ------------------------------------------------------------------------------------------ internals
@@ -239,7 +239,7 @@ class External:
 
     def _find_output(self, values: dict[str, Any]) -> Path:
         pattern = fill(self.output_spec["path"], values)
-        found = sorted(Path(p) for p in _glob(pattern))
+        found = sorted(Path(p) for p in glob.glob(pattern))
         if len(found) != 1:
             there = sorted(p.name for p in Path(values["output"]).rglob("*"))[:8]
             what = "no output" if not found else f"{len(found)} outputs ({', '.join(p.name for p in found[:4])})"
@@ -266,9 +266,3 @@ class External:
                                        max_frames=done.keep, pattern=self.output_spec.get("pattern", "*"))
             finally:
                 shutil.rmtree(done.folder, ignore_errors=True)
-
-
-def _glob(pattern: str) -> list[str]:
-    import glob
-
-    return glob.glob(pattern)

@@ -50,6 +50,15 @@ def _flag(value: Any, name: str) -> bool:
     raise BadInput(f"infvsr parameter {name} must be true or false, got {value!r}")
 
 
+def _number(value: Any, name: str, kind: type = float) -> Any:
+    """A numeric parameter (``kind`` int or float) or a typed BadInput naming it (a CLI string like "abc")."""
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"infvsr parameter {name} must be a{'n integer' if kind is int else ' number'}, "
+                       f"got {value!r}") from None
+
+
 class InfVSR:
     """The InfVSR adapter (see module docstring). ``use_cache`` / ``use_reference`` pick the ablation."""
 
@@ -67,22 +76,27 @@ class InfVSR:
             raise BadInput(f"infvsr preset {preset!r} unknown (known: {', '.join(PRESETS)})")
         if dtype != "auto" and dtype not in _DTYPES:
             raise BadInput(f"infvsr dtype {dtype!r} unknown (auto, {', '.join(_DTYPES)})")
-        if float(scene_threshold) <= 0 or float(reference_threshold) <= 0:
+        scene_threshold = _number(scene_threshold, "scene_threshold")
+        reference_threshold = _number(reference_threshold, "reference_threshold")
+        window_chunks = _number(window_chunks, "window_chunks", int)
+        sink_frames = _number(sink_frames, "sink_frames", int)
+        scale = _number(scale, "scale", int)
+        if scene_threshold <= 0 or reference_threshold <= 0:
             raise BadInput("infvsr scene_threshold and reference_threshold must be positive")
-        if int(window_chunks) < 0 or int(sink_frames) < 0 or int(scale) < 1:
+        if window_chunks < 0 or sink_frames < 0 or scale < 1:
             raise BadInput("infvsr window_chunks and sink_frames must be >= 0 and scale >= 1")
         self.preset = preset
         self.weights_dir = weights_dir
         self.random_weights = _flag(random_weights, "random_weights")
         self.scene_detection = _flag(scene_detection, "scene_detection")
         self.params = {"preset": preset, "random_weights": self.random_weights,
-                       "scene_detection": self.scene_detection, "scene_threshold": float(scene_threshold),
-                       "reference_threshold": float(reference_threshold), "window_chunks": int(window_chunks),
-                       "sink_frames": int(sink_frames), "exact_release": _flag(exact_release, "exact_release"),
+                       "scene_detection": self.scene_detection, "scene_threshold": scene_threshold,
+                       "reference_threshold": reference_threshold, "window_chunks": window_chunks,
+                       "sink_frames": sink_frames, "exact_release": _flag(exact_release, "exact_release"),
                        "dtype": dtype, "use_cache": self.use_cache, "use_reference": self.use_reference}
-        if int(scale) != 4:
-            self.params["scale"] = int(scale)
-        self.info = MethodInfo(name=self.name, scale=int(scale), causal=True, chunk_frames=12,
+        if scale != 4:
+            self.params["scale"] = scale
+        self.info = MethodInfo(name=self.name, scale=scale, causal=True, chunk_frames=12,
                                delay_frames=SCENE_LOOKBEHIND if self.scene_detection else 0,
                                random_weights=self.random_weights, track="online")
         self.pipeline = None
@@ -101,8 +115,8 @@ class InfVSR:
 
     @staticmethod
     def readiness() -> str:
-        """"ready", or which of the four release files are missing here (for ``list methods``; reads nothing
-        but the file system and the hash cache)."""
+        """"ready", or which of the four release files are missing or corrupt here (for ``list methods``).
+        Present files are sha256-checked through weights.py (once per process: several GB the first time)."""
         from ..models.infvsr.load import RELEASE_FILES, missing_files
 
         gone = missing_files()

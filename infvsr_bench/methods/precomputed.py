@@ -9,6 +9,7 @@ size, fails with that reason; the other clips are scored. No throughput is repor
 """
 from __future__ import annotations
 
+import glob
 import re
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,7 +26,7 @@ _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 def find_output(folder: Path, clip: str) -> tuple[Path, str]:
     """(path, layout) of a clip's output in ``folder``; MethodError when absent or ambiguous."""
-    found = [(p, "video") for p in sorted(folder.glob(f"{glob_escape(clip)}.*"))
+    found = [(p, "video") for p in sorted(folder.glob(f"{glob.escape(clip)}.*"))
              if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
     sub = folder / clip
     if sub.is_dir() and list_images(sub):
@@ -36,12 +37,6 @@ def find_output(folder: Path, clip: str) -> tuple[Path, str]:
     if len(found) > 1:
         raise MethodError(f"several outputs for clip {clip} in {folder}: {', '.join(p.name for p, _ in found)}")
     return found[0]
-
-
-def glob_escape(name: str) -> str:
-    import glob
-
-    return glob.escape(name)
 
 
 class Precomputed:

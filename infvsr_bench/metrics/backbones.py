@@ -121,7 +121,7 @@ class FeatureBackbone:
 
     def load(self, net: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
         """Load a state dict in the weight file's own key layout into ``net`` (strictly)."""
-        net.load_state_dict(state_dict, strict=True)
+        load_strict(net, state_dict, f"backbone {self.name}")
 
     def embed(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Normalised input (B, 3, 224, 224) → raw features (B, D)."""

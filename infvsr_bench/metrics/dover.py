@@ -161,8 +161,9 @@ class DOVERMetric(StreamingMetric):
             sd = weights.load_state_dict("dover", self.weights_path)
             model = load_dover_weights(build_dover(self.preset), sd, "DOVER (DOVER.pth)")
         else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(RANDOM_INIT_SEED)
+            from .learned_nets import seeded
+
+            with seeded(RANDOM_INIT_SEED):
                 model = build_dover(self.preset)
         return model.to(self.device, self.dtype).eval()
 

@@ -51,11 +51,6 @@ def downscale(frames: torch.Tensor, factor: float) -> torch.Tensor:
                          recompute_scale_factor=False)
 
 
-def to_uint8(frames: torch.Tensor) -> torch.Tensor:
-    """[0, 1] floats → uint8 grey levels by rounding (exact for frames on the 8-bit grid)."""
-    return frames.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
-
-
 def luma_u8(levels: torch.Tensor) -> np.ndarray:
     """(N, 3, H, W) RGB on the 0–255 scale → (N, H, W) uint8 luma, as OpenCV's flow estimators want it.
 
@@ -64,10 +59,14 @@ def luma_u8(levels: torch.Tensor) -> np.ndarray:
     with ``cv2.COLOR_RGB2GRAY`` (BT.601 weights 0.299/0.587/0.114) — the conversion TecoGAN's tOF script
     applies to its RGB frames.
     """
+    u8 = levels.add(0.5).floor_().clamp_(0, 255).to(torch.uint8)
+    return rgb_to_gray(u8.permute(0, 2, 3, 1).cpu().numpy())  # (N, 3, H, W) -> (N, H, W, 3)
+
+
+def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB → (N, H, W) uint8 luma with ``cv2.COLOR_RGB2GRAY`` (BT.601)."""
     import cv2
 
-    u8 = levels.add(0.5).floor_().clamp_(0, 255).to(torch.uint8)
-    rgb = u8.permute(0, 2, 3, 1).cpu().numpy()  # (N, 3, H, W) -> (N, H, W, 3)
     out = np.empty(rgb.shape[:3], np.uint8)
     for i in range(rgb.shape[0]):
         out[i] = cv2.cvtColor(rgb[i], cv2.COLOR_RGB2GRAY)
@@ -275,8 +274,9 @@ class RAFTFlow:
         if self._net is None:
             from torchvision.models import optical_flow
 
-            with torch.random.fork_rng(devices=[]):  # random init is reproducible and leaves the global RNG alone
-                torch.manual_seed(self.seed)
+            from .learned_nets import seeded
+
+            with seeded(self.seed):  # random init is reproducible and leaves the global RNG alone
                 net = getattr(optical_flow, self.model)(weights=None, progress=False)
             if self.pretrained:
                 from .. import weights  # lazy: resolving weights is I/O
@@ -377,7 +377,7 @@ __all__ = [
     "lai_occlusion",
     "luma_u8",
     "occlusion_parts",
+    "rgb_to_gray",
     "sampling_grid",
-    "to_uint8",
     "warp",
 ]

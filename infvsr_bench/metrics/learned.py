@@ -135,4 +135,9 @@ class LearnedMetric(StreamingMetric):
         return out
 
 
-__all__ = ["RANGE_EPS", "LearnedMetric"]
+def concat_values(pieces: list[torch.Tensor]) -> torch.Tensor:
+    """Per-frame values of a chunk's forwards as one float64 vector (empty for an empty chunk)."""
+    return torch.cat(pieces).double() if pieces else torch.empty(0, dtype=torch.float64)
+
+
+__all__ = ["RANGE_EPS", "LearnedMetric", "concat_values"]

@@ -113,7 +113,7 @@ def build_lpips(net: str, pretrained: bool, seed: int = 0, weights_path: str | N
     if pretrained:
         slices = {f"net.slice{k}.": getattr(model.net, f"slice{k}") for k in range(1, 6)}
         mapped = trunk_state_dict(slices, trunk)
-        mapped.update({k: v for k, v in heads.items()})
+        mapped.update(heads)
         # heads are lin0..lin4 (also reachable as lins.0..4: the same modules, loaded through either name)
         lins = tuple(k for k in model.state_dict() if k.startswith("lin") and not k.startswith("lins."))
         _load_partial(model, mapped, f"lpips ({net})", required=lins + tuple(mapped))

@@ -23,7 +23,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .learned import LearnedMetric
+from .learned import LearnedMetric, concat_values
 from .learned_nets import build_clipiqa, build_musiq
 
 
@@ -35,7 +35,7 @@ def _no_reference_values(metric: LearnedMetric, sr: torch.Tensor, score) -> torc
     with metric.precision():
         for s in metric.pieces(sr.shape[0]):
             out.append(score(sr[s].to(metric.device, torch.float32)).flatten().cpu())
-    return torch.cat(out).double() if out else torch.empty(0, dtype=torch.float64)
+    return concat_values(out)
 
 
 class MUSIQ(LearnedMetric):

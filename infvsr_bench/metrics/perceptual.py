@@ -28,12 +28,12 @@ import torch
 from torch import nn
 
 from ..errors import BadInput
-from .learned import LearnedMetric
+from .learned import LearnedMetric, concat_values
 from .learned_nets import build_dists, build_lpips
+from .temporal import PAIR_CONVENTION, check_skip_ends, inside_ends
 
 LPIPS_INPUT = "RGB in [0, 1] mapped to [-1, 1] (2x - 1), LPIPS scaling layer, native resolution"
 LPIPS_POOL = "per layer: unit-normalised features, squared difference, linear head, spatial mean; summed"
-PAIR_CONVENTION = "pair (t-1, t) reported at t; frame 0 of a clip is NaN"
 TLP_SCALE = 100.0
 
 
@@ -46,11 +46,6 @@ def check_pair(metric: LearnedMetric, sr: torch.Tensor, hr: torch.Tensor | None)
     metric.check(hr, "reference")
     metric.checked(sr)
     return hr
-
-
-def concat_values(pieces: list[torch.Tensor]) -> torch.Tensor:
-    """Per-frame values of a chunk's forwards as one float64 vector (empty for an empty chunk)."""
-    return torch.cat(pieces).double() if pieces else torch.empty(0, dtype=torch.float64)
 
 
 def lpips_features(model: nn.Module, frames: torch.Tensor) -> list[torch.Tensor]:
@@ -160,9 +155,7 @@ class TLP(LearnedMetric):
                  window: int = 100):
         if not isinstance(skip_cuts, bool):
             raise BadInput(f"tlp: skip_cuts must be true or false, got {skip_cuts!r}")
-        if isinstance(skip_ends, bool) or not isinstance(skip_ends, int) or skip_ends < 0:
-            raise BadInput(f"tlp: skip_ends must be an integer >= 0, got {skip_ends!r}")
-        self.skip_cuts, self.skip_ends = skip_cuts, skip_ends
+        self.skip_cuts, self.skip_ends = skip_cuts, check_skip_ends("tlp", skip_ends)
         super().__init__(pretrained=pretrained, weights_path=weights_path, device=device, batch=batch, seed=seed,
                          window=window, backbone="alex", lpips_version="0.1", implementation="lpips package",
                          input=LPIPS_INPUT, pooling=LPIPS_POOL,
@@ -195,12 +188,7 @@ class TLP(LearnedMetric):
         """Whether the pair (t−1, t) gets a value (t ≥ 1)."""
         if self.skip_cuts and t in self._cuts:
             return False
-        if self.skip_ends:
-            total = self.meta.get("frames")
-            if total is None:
-                raise BadInput("tlp: skip_ends needs the clip length (meta['frames'] via start())")
-            return t - 1 >= self.skip_ends and t <= int(total) - 1 - self.skip_ends
-        return True
+        return inside_ends(self.name, t, self.skip_ends, self.meta)
 
     # -- per chunk ---------------------------------------------------------------------------------
     def frame_values(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:

@@ -196,9 +196,6 @@ class SemanticConsistency(StreamingMetric):
         return the per-frame values s_t (T,) float64. Frame indices continue from the previous chunk.
         Runs under inference mode so that every state tensor is created and updated the same way whether
         or not the caller is in inference mode."""
-        return self._fold_features(feats, frames)
-
-    def _fold_features(self, feats: torch.Tensor, frames: torch.Tensor | None) -> torch.Tensor:
         n, d = feats.shape
         if n == 0:
             return torch.empty(0, dtype=torch.float64)

@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import BadInput
+from ..video_io import to_uint8
 from .base import StreamingMetric
 from .flow import (
     FARNEBACK_PARAMS,
@@ -65,8 +66,8 @@ from .flow import (
     flow_gradient_sq,
     grey_levels,
     luma_u8,
+    rgb_to_gray,
     sampling_grid,
-    to_uint8,
 )
 
 PAIR_CONVENTION = "pair (t-1, t) reported at t; frame 0 of a clip is NaN"
@@ -95,13 +96,7 @@ def _last(x: Any) -> Any:
 def _luma_native(frames: torch.Tensor) -> np.ndarray:
     """(T, 3, H, W) [0, 1] → (T, H, W) uint8 luma at the frames' own resolution: RGB rounded to uint8, then
     cv2 RGB2GRAY (equal to ``luma_u8(grey_levels(frames))``, with fewer passes over the frames)."""
-    import cv2
-
-    rgb = to_uint8(frames).permute(0, 2, 3, 1).contiguous().cpu().numpy()  # (T, 3, H, W) -> (T, H, W, 3)
-    out = np.empty(rgb.shape[:3], np.uint8)
-    for k in range(rgb.shape[0]):
-        out[k] = cv2.cvtColor(rgb[k], cv2.COLOR_RGB2GRAY)
-    return out
+    return rgb_to_gray(to_uint8(frames))  # (T, 3, H, W) -> (T, H, W, 3) uint8 -> (T, H, W)
 
 
 def _check_frames(name: str, frames: torch.Tensor) -> None:
@@ -122,6 +117,24 @@ def _check_resize(name: str, resize: Any) -> float:
     if isinstance(resize, bool) or not isinstance(resize, (int, float)) or not 0.0 < float(resize) <= 1.0:
         raise BadInput(f"{name}: resize must be a number in (0, 1], got {resize!r}")
     return float(resize)
+
+
+def check_skip_ends(name: str, skip_ends: Any) -> int:
+    """``skip_ends`` (frames dropped at each end of a clip) validated: an integer >= 0."""
+    if isinstance(skip_ends, bool) or not isinstance(skip_ends, int) or skip_ends < 0:
+        raise BadInput(f"{name}: skip_ends must be an integer >= 0, got {skip_ends!r}")
+    return skip_ends
+
+
+def inside_ends(name: str, t: int, skip_ends: int, meta: dict[str, Any]) -> bool:
+    """Whether both frames of the pair (t−1, t) are kept when ``skip_ends`` frames are dropped at each end of
+    the clip (TecoGAN's tOF/tLP convention; needs ``meta["frames"]``)."""
+    if not skip_ends:
+        return True
+    total = meta.get("frames")
+    if total is None:
+        raise BadInput(f"{name}: skip_ends needs the clip length (meta['frames'] via start())")
+    return t - 1 >= skip_ends and t <= int(total) - 1 - skip_ends
 
 
 def warp_error(a: torch.Tensor, b: torch.Tensor, fw: torch.Tensor, bw: torch.Tensor,
@@ -289,7 +302,21 @@ class _Ewarp(_PairMetric):
         return {"occluded_fraction": self._occ_sum / self._occ_pairs if self._occ_pairs else math.nan}
 
 
-class EwarpDIS(_Ewarp):
+class _EwarpDISBase(_Ewarp):
+    """The two DIS-flow warping errors: :meth:`_represent` gives (scored RGB in [0, 1], uint8 luma the flow
+    and mask come from); they differ only in whose luma that is (the output's or the reference's)."""
+
+    def __init__(self, preset: str, resize: float, flow_source: str, skip_cuts: bool, window: int):
+        self._flow = DISFlow(preset)
+        super().__init__(resize, flow_source, skip_cuts, window, flow_input=GRAY_INPUT, **self._flow.describe())
+
+    def _pair_values(self, rep: tuple[Any, ...], i: list[int], j: list[int]) -> torch.Tensor:
+        rgb, gray = rep
+        fw, bw = self._flow.bidirectional(gray[i], gray[j])
+        return self._score(rgb[i], rgb[j], fw, bw)
+
+
+class EwarpDIS(_EwarpDISBase):
     """Flow-warping error ×1000 of the output video with OpenCV DIS flow (EvalCrafter E*warp recipe).
 
     Parameters: ``preset`` (DIS preset: ultrafast | fast | medium), ``resize`` (default 0.5, the recipe's),
@@ -301,8 +328,7 @@ class EwarpDIS(_Ewarp):
     mode: ClassVar[str] = "NR"
 
     def __init__(self, preset: str = "medium", resize: float = 0.5, skip_cuts: bool = True, window: int = 100):
-        self._flow = DISFlow(preset)
-        super().__init__(resize, "output", skip_cuts, window, flow_input=GRAY_INPUT, **self._flow.describe())
+        super().__init__(preset, resize, "output", skip_cuts, window)
 
     def _represent(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
         levels = downscale(grey_levels(sr), self.resize)  # (T, 3, H, W) -> (T, 3, h, w), 0-255 scale
@@ -310,13 +336,8 @@ class EwarpDIS(_Ewarp):
         gray = luma_u8(levels)  # (T, h, w) uint8
         return levels.div_(255.0), gray  # (T, 3, h, w) float in [0, 1], (T, h, w) uint8
 
-    def _pair_values(self, rep: tuple[Any, ...], i: list[int], j: list[int]) -> torch.Tensor:
-        rgb, gray = rep
-        fw, bw = self._flow.bidirectional(gray[i], gray[j])
-        return self._score(rgb[i], rgb[j], fw, bw)
 
-
-class EwarpRef(_Ewarp):
+class EwarpRef(_EwarpDISBase):
     """Warping error ×1000 of the output with flow and occlusion mask from the reference video (Lai et al.).
 
     The flow of the HR pair (t−1, t) says how the content really moved; the output's frame t is warped back
@@ -330,8 +351,7 @@ class EwarpRef(_Ewarp):
     mode: ClassVar[str] = "FR"
 
     def __init__(self, preset: str = "medium", resize: float = 1.0, skip_cuts: bool = True, window: int = 100):
-        self._flow = DISFlow(preset)
-        super().__init__(resize, "reference", skip_cuts, window, flow_input=GRAY_INPUT, **self._flow.describe())
+        super().__init__(preset, resize, "reference", skip_cuts, window)
 
     def _represent(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
         if hr is None:
@@ -340,11 +360,6 @@ class EwarpRef(_Ewarp):
         ref = downscale(grey_levels(hr), self.resize)  # (T, 3, h, w), 0-255: the reference, flow and mask only
         _check_side(self.name, out)
         return out, luma_u8(ref)
-
-    def _pair_values(self, rep: tuple[Any, ...], i: list[int], j: list[int]) -> torch.Tensor:
-        out_rgb, ref_gray = rep
-        fw, bw = self._flow.bidirectional(ref_gray[i], ref_gray[j])
-        return self._score(out_rgb[i], out_rgb[j], fw, bw)
 
 
 class EwarpRAFT(_Ewarp):
@@ -417,22 +432,13 @@ class TOF(_PairMetric):
         crop = str(crop).lower()
         if crop not in CROPS:
             raise BadInput(f"tof: unknown crop {crop!r} (choose from {', '.join(CROPS)})")
-        if isinstance(skip_ends, bool) or not isinstance(skip_ends, int) or skip_ends < 0:
-            raise BadInput(f"tof: skip_ends must be an integer >= 0, got {skip_ends!r}")
-        self.crop, self.skip_ends = crop, skip_ends
+        self.crop, self.skip_ends = crop, check_skip_ends("tof", skip_ends)
         super().__init__(skip_cuts=skip_cuts, window=window, flow="opencv-farneback",
                          farneback_params=list(FARNEBACK_PARAMS), flow_input=GRAY_INPUT, crop=crop,
                          skip_ends=skip_ends, distance="mean over pixels of the L2 norm of the flow difference")
 
     def _scored(self, t: int) -> bool:
-        if not super()._scored(t):
-            return False
-        if self.skip_ends:
-            total = self.meta.get("frames")
-            if total is None:
-                raise BadInput("tof: skip_ends needs the clip length (meta['frames'] via start())")
-            return t - 1 >= self.skip_ends and t <= int(total) - 1 - self.skip_ends
-        return True
+        return super()._scored(t) and inside_ends(self.name, t, self.skip_ends, self.meta)
 
     def _represent(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
         if hr is None:
@@ -472,8 +478,8 @@ class Flicker(_PairMetric):
                          formula="(255 - mean |a - b|) / 255 on uint8 RGB, all channels, native resolution")
 
     def _represent(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
-        u8 = to_uint8(sr).cpu().numpy()  # (T, 3, H, W) uint8
-        return (u8.reshape(u8.shape[0], -1, u8.shape[-1]),)  # (T, 3, H, W) -> (T, 3·H, W): 2-D planes for cv2
+        u8 = to_uint8(sr)  # (T, 3, H, W) float -> (T, H, W, 3) uint8
+        return (u8.reshape(u8.shape[0], u8.shape[1], -1),)  # (T, H, W, 3) -> (T, H, W·3): 2-D planes for cv2
 
     def _pair_values(self, rep: tuple[Any, ...], i: Sequence[int], j: Sequence[int]) -> torch.Tensor:
         import cv2
@@ -486,4 +492,5 @@ class Flicker(_PairMetric):
         return (255.0 - torch.tensor(sad, dtype=torch.float64) / count) / 255.0
 
 
-__all__ = ["TOF", "EwarpDIS", "EwarpRAFT", "EwarpRef", "Flicker", "tecogan_crop_box", "warp_error"]
+__all__ = ["TOF", "EwarpDIS", "EwarpRAFT", "EwarpRef", "Flicker", "check_skip_ends", "inside_ends", "tecogan_crop_box",
+           "warp_error"]

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ...errors import BadInput
+
 GRID = 7          # fragments per side
 PATCH = 32        # fragment size in pixels
 SIZE = GRID * PATCH  # 224: side of both views
@@ -184,14 +186,14 @@ class ViewBuffer:
             self.size = (h, w)
             self.offsets = spatial_offsets(h, w, self.seed)
         elif self.size != (h, w):
-            raise ValueError(f"frame size changed inside a DOVER window: {self.size} then {(h, w)}")
+            raise BadInput(f"frame size changed inside a DOVER window: {self.size} then {(h, w)}")
         if tpos.size:
             big = upsample_small(frame)
             for p in tpos.tolist():
                 clip = p // CLIP_FRAMES
                 self.tech[p] = fragment_mosaic(big, h, w, self.offsets[0][:, :, clip], self.offsets[1][:, :, clip])
-        for p in apos.tolist():
-            self.aes[p] = resize_view(frame)
+        if apos.size:
+            self.aes[apos.tolist()] = resize_view(frame)  # one resize for every slot that samples this frame
         self.filled += int(tpos.size + apos.size)
 
     def inputs(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -243,7 +243,7 @@ def load_dit(path: str | os.PathLike | None = None, device: Any = None, dtype: t
     state_dict = weights.load_state_dict(WEIGHT_ID, path)
     model = build_dit(preset, device="meta")
     load_dit_state_dict(model, state_dict, device=device or "cpu", dtype=dtype)
-    n = sum(p.numel() for p in model.parameters())
+    n = parameter_count(model)
     log.info("InfVSR DiT loaded: %s parameters (%.2f GiB %s)", f"{n:,}",
              n * next(model.parameters()).element_size() / 2 ** 30, next(model.parameters()).dtype)
     return model.eval()

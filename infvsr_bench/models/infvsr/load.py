@@ -102,8 +102,18 @@ def check_weights(weights_dir: str | os.PathLike | None = None) -> None:
 
 
 def _read(path: str | os.PathLike) -> Any:
-    """torch.load weights-only on the CPU, memory-mapped when the file is a zip archive."""
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    """torch.load weights-only on the CPU, memory-mapped when the file is a zip archive; a file that does not
+    unpickle weights-only is a typed :class:`~infvsr_bench.weights.WeightsFormatError` naming it."""
+    from ...weights import WeightsFormatError
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # any unpickling failure means "not a plain weights file"
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise WeightsFormatError(f"weight file {path} could not be loaded weights-only: "
+                                 f"{type(exc).__name__}: {first}") from exc
 
 
 def _strict_assign(module: torch.nn.Module, sd: Mapping[str, torch.Tensor], what: str) -> None:
@@ -158,9 +168,10 @@ def load_infvsr(weights_dir: str | os.PathLike | None = None, device: Any = "cpu
     from ... import weights
 
     check_weights(weights_dir)
-    files = {role: weights.resolve(wid, weights_dir) for role, wid in WEIGHT_IDS.items()}
+    prov = {role: weights.provenance(wid, weights_dir) for role, wid in WEIGHT_IDS.items()}  # resolves once
+    files = {role: p["path"] for role, p in prov.items()}
     models = load_infvsr_files(files, preset, device=device, dtype=dtype)
-    models.weights = [weights.provenance(wid, weights_dir) for wid in WEIGHT_IDS.values()]
+    models.weights = list(prov.values())
     log.info("InfVSR weights loaded from %s", ", ".join(str(Path(f)) for f in files.values()))
     return models
 

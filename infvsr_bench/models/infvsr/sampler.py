@@ -21,6 +21,7 @@ final update σ is a 0-dim fp32 tensor times bf16 latents, so PyTorch's type pro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -51,14 +52,14 @@ class OneStepSampler:
     num_train_steps: int = TRAIN_STEPS
     exact_release: bool = True
 
-    @property
+    @cached_property
     def timestep_value(self) -> float:
         """The timestep the DiT sees: bf16-rounded (400 for 399) when ``exact_release``, else nominal."""
         if self.exact_release:
             return float(torch.tensor(self.timestep_nominal, dtype=torch.bfloat16))
         return float(self.timestep_nominal)
 
-    @property
+    @cached_property
     def sigma(self) -> float:
         """σ of the step (0.40082 for the release, 0.39850 for the clean 399)."""
         return sigma_for_timestep(self.timestep_value, self.num_train_steps, self.shift)

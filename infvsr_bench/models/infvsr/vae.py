@@ -243,12 +243,12 @@ def load_vae_state_dict(vae: WanVAE, obj: Any) -> WanVAE:
     Raises :class:`BadInput` naming the missing, unexpected and wrong-shape keys (up to 5 of each) when
     the layouts differ; nothing is loaded then.
     """
-    from ...weights import key_layout_mismatch
+    from ...weights import WeightsFormatError, key_layout_mismatch
 
     sd = unwrap_state_dict(obj)
     mismatch = key_layout_mismatch(vae.state_dict(), sd)
     if mismatch:
-        raise BadInput(f"VAE weights do not match the Wan2.1 VAE key layout — {mismatch}")
+        raise WeightsFormatError(f"VAE weights do not match the Wan2.1 VAE key layout — {mismatch}")
     on_meta = any(p.is_meta for p in vae.parameters())
     vae.load_state_dict(dict(sd), strict=True, assign=on_meta)
     return vae
