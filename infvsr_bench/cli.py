@@ -149,7 +149,7 @@ def _folder_name(method_spec: str) -> str:
 
 
 def _summary_text(r) -> str:
-    from .report import fmt
+    from .report import fmt, is_random
 
     s = r.summary
     lines = [f"{s['method']['name']} on {s['dataset']['name']} ({s['dataset']['degradation']}): "
@@ -157,6 +157,9 @@ def _summary_text(r) -> str:
     if s["method"].get("random_weights"):  # speed/memory only: quality numbers are never shown
         lines.append("  random weights: speed and memory measurement only; quality not shown")
     for label, m in ({} if s["method"].get("random_weights") else s["metrics"]).items():
+        if is_random(m):  # a metric's random network: its number is never shown as a score
+            lines.append(f"  {label:<24} {'—':>10}  random weights: plumbing only, not a score")
+            continue
         lines.append(f"  {label:<24} {fmt(m['mean']):>10}  95% CI [{fmt(m['ci95'][0])}, {fmt(m['ci95'][1])}]"
                      f"  drift {fmt(m['drift_mean'])}")
     thr = s.get("throughput") or {}

@@ -133,7 +133,7 @@ class ClipWorker:
         torch.set_num_threads(job["threads"])  # = the CPUs Ray gave this worker (see RayOptions.threads)
         spec = replace(job["spec"], device=_worker_device(job["spec"].device), progress=False)
         method = runner.build_method(spec)  # as runner.prepare does: resolves weights on this node
-        built = {m.label: m for m in (metric_from_spec(s) for s in job["metric_specs"])}
+        built = {m.label: m for m in (metric_from_spec(s, device=spec.device) for s in job["metric_specs"])}
         metrics = [built[label] for label in job["labels"]]
         if _identity(method.describe(), [m.describe() for m in metrics]) != job["identity"]:
             raise InfvsrError("this Ray worker builds a different method or metrics than the driver "

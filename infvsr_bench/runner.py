@@ -91,7 +91,7 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
     _check_device(spec.device)
     method = build_method(spec)
     metric_specs = list(spec.metrics) if spec.metrics else list(DEFAULT_METRICS)
-    metrics = [metric_from_spec(s) for s in metric_specs]
+    metrics = [metric_from_spec(s, device=spec.device) for s in metric_specs]  # networks on the run's device
     labels = [m.label for m in metrics]
     if len(set(labels)) != len(labels):
         raise BadInput(f"metric listed twice: {', '.join(sorted({x for x in labels if labels.count(x) > 1}))}")

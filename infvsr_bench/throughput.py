@@ -3,6 +3,10 @@
 Only ``method.step``/``flush`` are timed, with the device synchronised before each clock read. The first
 ``warmup`` chunks of a clip (allocation, autotuning, compilation) are reported apart and kept out of the
 steady-state rate, so an FPS figure means the same thing for every method.
+
+Peak device memory is likewise taken over the method's calls only: the peak counter is reset before each
+call and read after it, so the activations of metric networks scoring on the same GPU between calls do not
+count; tensors resident during a call (the method's own, and the metric networks' weights once built) do.
 """
 from __future__ import annotations
 
@@ -33,8 +37,8 @@ class ClipTimer:
         self.device = device
         self.warmup = warmup
         self.method = method  # asked for cache_bytes() (KV-cache size) when it offers it
-        if str(device).startswith("cuda") and torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats(device)
+        self.cuda = str(device).startswith("cuda") and torch.cuda.is_available()
+        self.peak_device_bytes = 0  # max over the method's calls (module docstring)
         self.t_start = time.perf_counter()
         self.chunk_seconds: list[float] = []
         self.chunk_frames: list[int] = []
@@ -43,10 +47,14 @@ class ClipTimer:
     def time_call(self, fn, *args):
         """Run ``fn(*args)`` timed; returns its output (a (T,3,H,W) tensor)."""
         synchronize(self.device)
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
         t0 = time.perf_counter()
         out = fn(*args)
         synchronize(self.device)
         t1 = time.perf_counter()
+        if self.cuda:
+            self.peak_device_bytes = max(self.peak_device_bytes, torch.cuda.max_memory_allocated(self.device))
         n = int(out.shape[0]) if out is not None and out.numel() else 0
         self.chunk_seconds.append(t1 - t0)
         self.chunk_frames.append(n)
@@ -76,17 +84,10 @@ class ClipTimer:
             "first_frame_ms": (self.first_frame_s or float("nan")) * 1000,
             "wall_seconds": time.perf_counter() - self.t_start,
             "peak_rss_mb": peak_rss_mb(),
-            "peak_device_mb": peak_device_mb(self.device),
+            "peak_device_mb": self.peak_device_bytes / 2**20 if self.cuda else None,
             "cache_bytes": cache_bytes(self.method),
             "device": str(self.device),
         }
-
-
-def peak_device_mb(device: str | torch.device) -> float | None:
-    """Peak memory allocated by torch on a CUDA device since the clip started (None on the CPU)."""
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return None
 
 
 def cache_bytes(method) -> int | None:

@@ -302,6 +302,16 @@ def test_random_weight_metric_builds_its_own_deterministic_network():
     assert a["mean"] == b["mean"] and 0.0 <= a["mean"] <= 1.0 and math.isfinite(a["mean"])
 
 
+
+def test_a_lower_precision_is_a_recorded_param_and_float32_is_not():
+    """bfloat16 changes the score beyond rounding, so it is part of the convention (and of the key)."""
+    frames = _video(20, 32, 40)
+    exact = get_metric("dover", preset="tiny", pretrained=False)
+    low = get_metric("dover", preset="tiny", pretrained=False, dtype="bfloat16")
+    assert "dtype" not in exact.params and low.params["dtype"] == "bfloat16"
+    a, b = _score(exact, frames, chunk=20), _score(low, frames, chunk=20)
+    assert a["mean"] != b["mean"] and abs(a["mean"] - b["mean"]) < 0.05
+
 class _StubModel:
     """Cheap stand-in for the network: scores are view means (the buffer logic is what is under test)."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import math
 import os
 from pathlib import Path
@@ -358,6 +359,36 @@ def test_bad_input_is_a_typed_error_and_the_range_is_checked_per_clip():
 
 
 # -- weights missing: never a score ------------------------------------------------------------------------------
+def test_precision_is_validated_and_only_a_fast_mode_is_recorded():
+    """fp32 stays unrecorded (existing comparability keys hold); a fast mode is a param and its own column."""
+    from infvsr_bench.metrics import metric_from_spec
+
+    assert "precision" not in _random("lpips").params
+    fast = metric_from_spec("lpips:precision=bf16:pretrained=false")
+    assert fast.params["precision"] == "bf16" and "precision=bf16" in fast.label
+    for spec, words in (("lpips:precision=fp16", "fp32, tf32, bf16"), ("musiq:precision=tf32", "CUDA"),
+                        ("dists:precision=bf16", "fp32, tf32")):
+        with pytest.raises(BadInput, match=words):
+            metric_from_spec(spec)
+
+
+@pytest.mark.parametrize("name", ["lpips", "tlp", "musiq", "clipiqa"])
+def test_bf16_is_applied_stays_close_and_leaves_autocast_off(name, small_nets):
+    """precision=bf16 changes values (autocast really ran) by a small fraction of their scale, and the next
+    fp32 forward is exact again: autocast must not outlive the forward (inference mode's guard restores the
+    dispatch state it found, so the order of the two contexts matters)."""
+    sr, hr = _frames(4)
+    fr = name in ("lpips", "tlp")
+    exact = _random(name).update(sr, hr if fr else None).numpy()
+    fast = _random(name, precision="bf16").update(sr, hr if fr else None).numpy()
+    assert not torch.is_autocast_enabled("cpu")
+    again = _random(name).update(sr, hr if fr else None).numpy()
+    finite = ~np.isnan(exact)
+    np.testing.assert_array_equal(again, exact)
+    diff, scale = np.abs(fast - exact)[finite].max(), np.abs(exact[finite]).max()
+    assert 0 < diff <= 0.05 * scale
+
+
 @pytest.fixture
 def no_weights(monkeypatch, tmp_path):
     """Nothing resolvable except files shipped inside the lpips package (the LPIPS heads)."""
@@ -388,6 +419,38 @@ def test_cli_explicit_request_exits_2_naming_the_file(no_weights, capsys, tmp_pa
     line = one_line_error(err)
     assert code == 2 and "alexnet-owt-7be5be79.pth" in line and "lpips" in line
     assert not (tmp_path / "r").exists()
+
+
+def test_cli_summary_never_prints_a_random_weight_metric_as_a_score(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "run", "--method", "bicubic", "--metrics", "psnr,lpips:pretrained=false",
+                             "--max-frames", "3", "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    (label,) = [k for k in summary["metrics"] if k.startswith("lpips")]
+    value = summary["metrics"][label]["mean"]
+    line = next(x for x in out.splitlines() if x.strip().startswith(label))
+    assert "not a score" in line and f"{value:.4f}" not in line and "random" in line
+    assert any(x.strip().startswith("psnr") and "95% CI" in x for x in out.splitlines())
+
+
+def test_a_run_puts_the_metric_networks_on_its_device_without_changing_keys(monkeypatch, tmp_path):
+    """``run --device cuda`` ran the learned metrics on the CPU (seen on an H200: identical bits on both
+    devices, the same minutes): the run's device now reaches every metric that takes one, and the labels and
+    comparability key stay those of a CPU run. A CUDA device object needs no GPU to be built."""
+    from infvsr_bench import runner
+
+    monkeypatch.setattr(runner, "_check_device", lambda device: None)
+    specs = ["psnr", "lpips:pretrained=false", "dover:pretrained=false", "semantic-mobilenet:pretrained=false"]
+    prepared = {dev: runner.prepare(runner.RunSpec(method="bicubic", max_frames=2, out=tmp_path / dev,
+                                                   progress=False, metrics=specs, device=dev))
+                for dev in ("cpu", "cuda:0")}
+    gpu = {m.label: m for m in prepared["cuda:0"].metrics}
+    assert str(gpu["lpips:pretrained=False"].device) == "cuda:0"
+    assert str(gpu["dover:pretrained=False"].device) == "cuda:0"
+    assert str(gpu["semantic-mobilenet:pretrained=False"].backbone.device) == "cuda:0"
+    assert [m.label for m in prepared["cpu"].metrics] == list(gpu)
+    assert prepared["cpu"].comparability_key == prepared["cuda:0"].comparability_key
+    assert str(next(m for m in prepared["cpu"].metrics if m.label.startswith("lpips")).device) == "cpu"
 
 
 def test_runner_accepts_a_file_that_exists_only_at_the_metric_weights_path(no_weights, monkeypatch, tmp_path):

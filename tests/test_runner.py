@@ -199,3 +199,32 @@ def test_throughput_records_cache_bytes_and_timing_fields(tmp_path, manifest, mo
 def test_peak_device_memory_is_recorded_on_cuda(tmp_path, manifest):
     res = _run(tmp_path, device="cuda")
     assert res.summary["throughput"]["peak_device_mb"] > 0
+
+
+def test_peak_device_memory_counts_the_method_calls_not_the_metrics_between_them(monkeypatch):
+    """Metric networks now score on the run's GPU between method calls; their activations must not be
+    charged to the method. A fake CUDA allocator: each method call peaks 100 MiB above what is resident, the
+    metrics between calls peak at 5 GiB."""
+    from infvsr_bench import throughput
+
+    mib = 2 ** 20
+    state = {"resident": 300 * mib, "peak": 0}
+
+    def alloc(n):
+        state["peak"] = max(state["peak"], state["resident"] + n)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats",
+                        lambda device=None: state.update(peak=state["resident"]))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: state["peak"])
+
+    def step():
+        alloc(100 * mib)
+        return torch.zeros(2, 3, 4, 4)
+
+    timer = throughput.ClipTimer(device="cuda")
+    for _ in range(3):
+        timer.time_call(step)
+        alloc(5 * 1024 * mib)  # a metric network's forward between two method calls
+    assert timer.result()["peak_device_mb"] == 400

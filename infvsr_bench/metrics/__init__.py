@@ -64,11 +64,26 @@ def parse_metric_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return METRICS.canonical(name), params
 
 
-def metric_from_spec(spec: str) -> StreamingMetric:
-    """Build a metric from a CLI spec; its ``label`` (the column and series name) is the normalised spec."""
+def metric_from_spec(spec: str, device: str | None = None) -> StreamingMetric:
+    """Build a metric from a CLI spec; its ``label`` (the column and series name) is the normalised spec.
+
+    ``device`` (a run's ``--device``) goes to every metric whose constructor names a ``device`` parameter
+    (the networks: learned, semantic, RAFT, DOVER) unless the spec sets one; it is not part of the label, as
+    it changes no value beyond float rounding (the CPU-only metrics run where they always run)."""
+    import inspect
+
     name, params = parse_metric_spec(spec)
+    kwargs = dict(params)
+    if device is not None and "device" not in kwargs:
+        target = METRICS.get(name)
+        try:
+            takes_device = "device" in inspect.signature(target).parameters
+        except (TypeError, ValueError):  # no introspectable signature: leave the metric's own default
+            takes_device = False
+        if takes_device:
+            kwargs["device"] = device
     try:
-        metric = get_metric(name, **params)
+        metric = get_metric(name, **kwargs)
     except TypeError as exc:
         raise BadInput(f"metric {name}: {exc}") from exc
     metric.label = ":".join([name] + [f"{k}={v}" for k, v in sorted(params.items())])

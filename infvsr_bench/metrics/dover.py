@@ -48,6 +48,7 @@ import torch
 
 from ..errors import BadInput
 from .base import StreamingMetric
+from .flow import _full_fp32
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,9 @@ class DOVERMetric(StreamingMetric):
     Parameters: ``seed`` (base seed), ``windows`` (most windows per clip), ``window_frames`` (frames per
     window), ``samples`` (samplings averaged per window), ``pretrained`` (False: random weights, plumbing
     only), ``preset`` (``dover``; ``tiny`` only with random weights, for tests), ``weights_path`` (an
-    explicit ``DOVER.pth``, checked at construction), ``device`` / ``dtype`` (where the network runs; not
-    part of the recorded params).
+    explicit ``DOVER.pth``, checked at construction), ``device`` (where the network runs; not a recorded
+    param), ``dtype`` (the network's float type: ``float16`` / ``bfloat16`` change values beyond rounding,
+    so they are recorded params; ``float32``, the default, is not).
     """
 
     name: ClassVar[str] = "dover"
@@ -131,6 +133,8 @@ class DOVERMetric(StreamingMetric):
                          preset=preset, pretrained=self.pretrained)
         if not self.pretrained:
             self.params["random_weights"] = True
+        if dtype != "float32":  # a lower precision is its own convention
+            self.params["dtype"] = dtype
 
     @property
     def random_weights(self) -> bool:
@@ -236,7 +240,8 @@ class DOVERMetric(StreamingMetric):
         ts, as_ = [], []
         for buf in win.buffers:
             tech, aes = buf.inputs()
-            raw = model.score(tech.to(self.device, self.dtype), aes.to(self.device, self.dtype))
+            with torch.inference_mode(), _full_fp32(self.device):  # no TF32 on CUDA: CPU values up to rounding
+                raw = model.score(tech.to(self.device, self.dtype), aes.to(self.device, self.dtype))
             ts.append(raw["technical"])
             as_.append(raw["aesthetic"])
         t, a = float(np.mean(ts)), float(np.mean(as_))

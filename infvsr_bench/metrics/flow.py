@@ -345,22 +345,29 @@ class RAFTFlow:
 
 
 @contextmanager
-def _full_fp32(device: torch.device) -> Iterator[None]:
-    """Run a CUDA forward without TF32 (convolutions and matmuls), restoring the caller's settings after.
-
-    TF32 rounds matmul/convolution inputs to 10 mantissa bits, and which kernels cuDNN picks depends on the
-    batch size — so with it a flow (and hence a metric value) would depend on how many pairs shared a call.
-    These are process-wide flags: set only for the duration of the call (not thread-safe)."""
-    if device.type != "cuda":
-        yield
-        return
+def tf32_mode(on: bool) -> Iterator[None]:
+    """Allow (or forbid) TF32 in CUDA convolutions and matmuls for the duration of a call, restoring the
+    caller's settings after. These are process-wide flags: set only for the duration of the call (not
+    thread-safe)."""
     saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = on
     try:
         yield
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+@contextmanager
+def _full_fp32(device: torch.device) -> Iterator[None]:
+    """Run a CUDA forward without TF32 (convolutions and matmuls), restoring the caller's settings after.
+
+    TF32 rounds matmul/convolution inputs to 10 mantissa bits, and which kernels cuDNN picks depends on the
+    batch size — so with it a flow (and hence a metric value) would depend on how many pairs shared a call."""
+    if device.type != "cuda":
+        yield
+        return
+    with tf32_mode(False):
+        yield
 
 
 __all__ = [

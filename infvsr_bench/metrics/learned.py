@@ -14,8 +14,12 @@ frozen network applied to each frame (or frame pair) of a chunk. This base class
   change no value beyond float rounding, so they are not recorded params (as for the semantic metrics).
 * **Input checks**: shape and dtype on every chunk (cheap); the [0, 1] range once per clip, on its first
   chunk (a scan of every frame would cost a pass over the video per metric).
-* **Precision**: float32, and on CUDA without TF32, whose kernel choice depends on the batch size (so a value
-  would depend on how frames were grouped).
+* **Precision** (``precision``): ``fp32`` (default) is float32, and on CUDA without TF32, whose kernel choice
+  depends on the batch size (so a value would depend on how frames were grouped); CUDA then gives the CPU's
+  values up to float rounding. Two opt-in fast modes trade that for speed: ``tf32`` (CUDA only: TF32
+  convolutions and matmuls, torch's default for convolutions) and ``bf16`` (autocast to bfloat16 on the CPU or
+  CUDA). A fast mode changes values by more than rounding, so it is a recorded param (``lpips[precision=bf16]``
+  is its own column and comparability key); ``fp32`` is not recorded, keeping existing keys.
 """
 from __future__ import annotations
 
@@ -29,9 +33,10 @@ from torch import nn
 
 from ..errors import BadInput, WeightsNotFound
 from .base import StreamingMetric
-from .flow import _full_fp32
+from .flow import _full_fp32, tf32_mode
 
 RANGE_EPS = 1e-6  # pyiqa's tolerance on the [0, 1] range
+PRECISIONS = ("fp32", "tf32", "bf16")  # see the module docstring
 
 
 class LearnedMetric(StreamingMetric):
@@ -41,13 +46,21 @@ class LearnedMetric(StreamingMetric):
     #: frames per forward on the CPU when no ``batch`` is given (None: the whole chunk). Set where measured
     #: batching is slower on a CPU (``benchmarks/learned_speed.py``); values do not depend on it.
     cpu_batch: ClassVar[int | None] = None
+    #: the precision modes offered (module docstring); a class drops a fast mode its computation cannot take
+    precisions: ClassVar[tuple[str, ...]] = PRECISIONS
 
     def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
-                 batch: int | None = None, seed: int = 0, window: int = 100, **params: Any):
+                 batch: int | None = None, seed: int = 0, window: int = 100, precision: str = "fp32",
+                 **params: Any):
         if not isinstance(pretrained, bool):
             raise BadInput(f"{self.name}: pretrained must be true or false, got {pretrained!r}")
         if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
             raise BadInput(f"{self.name}: batch must be an integer >= 1 (frames per forward), got {batch!r}")
+        if precision not in self.precisions:
+            raise BadInput(f"{self.name}: precision must be one of {', '.join(self.precisions)}, got {precision!r}")
+        if precision == "tf32" and torch.device(device).type != "cuda":
+            raise BadInput(f"{self.name}: precision=tf32 needs a CUDA device (got device {device!r}); use fp32 or bf16")
+        self.precision_mode = precision
         self.pretrained = pretrained
         self.weights_path = weights_path  # not a param: the file is identified by its sha256, not its path
         self.device = torch.device(device)
@@ -64,6 +77,8 @@ class LearnedMetric(StreamingMetric):
         super().__init__(window=window, pretrained=pretrained, **params)
         if not pretrained:
             self.params.update(random_weights=True, seed=self.seed)
+        if precision != "fp32":  # a fast mode is its own convention (fp32 stays unrecorded: existing keys hold)
+            self.params["precision"] = precision
 
     @property
     def random_weights(self) -> bool:
@@ -111,8 +126,17 @@ class LearnedMetric(StreamingMetric):
 
     @contextlib.contextmanager
     def precision(self) -> Iterator[None]:
-        """Context for a forward: inference mode, float32 without TF32 on CUDA."""
-        with torch.inference_mode(), _full_fp32(self.device):
+        """Context for a forward: inference mode, and the ``precision`` mode (module docstring)."""
+        mode = self.precision_mode
+        # inference mode first: its guard restores the thread's dispatch state (autocast included) on exit, so
+        # an autocast entered outside it would stay switched on after the forward
+        with torch.inference_mode(), contextlib.ExitStack() as stack:
+            if mode == "tf32":
+                stack.enter_context(tf32_mode(True))
+            else:
+                stack.enter_context(_full_fp32(self.device))  # bf16: what autocast leaves in float32 stays exact
+            if mode == "bf16":
+                stack.enter_context(torch.autocast(self.device.type, dtype=torch.bfloat16))
             yield
 
     def extra(self) -> dict[str, Any]:
@@ -140,4 +164,4 @@ def concat_values(pieces: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(pieces).double() if pieces else torch.empty(0, dtype=torch.float64)
 
 
-__all__ = ["RANGE_EPS", "LearnedMetric", "concat_values"]
+__all__ = ["PRECISIONS", "RANGE_EPS", "LearnedMetric", "concat_values"]

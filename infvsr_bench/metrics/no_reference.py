@@ -50,8 +50,9 @@ class MUSIQ(LearnedMetric):
     cpu_batch: ClassVar[int | None] = 2  # on 2 CPU cores 8-frame forwards ran ~25% slower than 1-2 frames
 
     def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
-                 batch: int | None = None, seed: int = 0, window: int = 100):
+                 batch: int | None = None, seed: int = 0, window: int = 100, precision: str = "fp32"):
         super().__init__(pretrained=pretrained, weights_path=weights_path, device=device, batch=batch, seed=seed,
+                         precision=precision,
                          window=window, checkpoint="koniq10k", implementation="pyiqa MUSIQ (pyiqa name 'musiq')",
                          input="RGB in [0, 1] mapped to [-1, 1]; native resolution + longer side 224 and 384, "
                                "32x32 patches", score_range="~0-100")
@@ -75,8 +76,9 @@ class CLIPIQA(LearnedMetric):
     requires: ClassVar[tuple[str, ...]] = ("clip-rn50",)
 
     def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
-                 batch: int | None = None, seed: int = 0, window: int = 100):
+                 batch: int | None = None, seed: int = 0, window: int = 100, precision: str = "fp32"):
         super().__init__(pretrained=pretrained, weights_path=weights_path, device=device, batch=batch, seed=seed,
+                         precision=precision,
                          window=window, backbone="RN50", variant="clipiqa",
                          implementation="pyiqa CLIPIQA (pyiqa name 'clipiqa')", prompts="5 antonym pairs (pyiqa)",
                          pos_embedding=False, input="RGB in [0, 1], OpenAI CLIP mean/std, native resolution",

@@ -53,15 +53,18 @@ def lpips_features(model: nn.Module, frames: torch.Tensor) -> list[torch.Tensor]
     import lpips
 
     x = model.scaling_layer(frames * 2 - 1)
-    return [lpips.normalize_tensor(f) for f in model.net.forward(x)]
+    # float32 from here on, also when the trunk ran under autocast (precision=bf16): normalising in bf16 would
+    # round every feature again
+    return [lpips.normalize_tensor(f.float()) for f in model.net.forward(x)]
 
 
 def lpips_distance(model: nn.Module, a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
     """LPIPS between two stacks of normalised features (same B): (B,) — what ``lpips.LPIPS.forward`` sums."""
     total = None
-    for k, (fa, fb) in enumerate(zip(a, b)):
-        layer = model.lins[k]((fa - fb) ** 2).mean(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1)
-        total = layer if total is None else total + layer
+    with torch.autocast(a[0].device.type, enabled=False):  # the heads stay float32 under precision=bf16
+        for k, (fa, fb) in enumerate(zip(a, b)):
+            layer = model.lins[k]((fa - fb) ** 2).mean(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1)
+            total = layer if total is None else total + layer
     if total is None:
         raise RuntimeError("LPIPS network has no layers")
     return total.flatten()
@@ -80,8 +83,9 @@ class LPIPS(LearnedMetric):
     trunk: ClassVar[str] = "alex"
 
     def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
-                 batch: int | None = None, seed: int = 0, window: int = 100):
+                 batch: int | None = None, seed: int = 0, window: int = 100, precision: str = "fp32"):
         super().__init__(pretrained=pretrained, weights_path=weights_path, device=device, batch=batch, seed=seed,
+                         precision=precision,
                          window=window, backbone=self.trunk, lpips_version="0.1", implementation="lpips package",
                          input=LPIPS_INPUT, pooling=LPIPS_POOL)
 
@@ -116,10 +120,14 @@ class DISTS(LearnedMetric):
     higher_is_better: ClassVar[bool] = False
     mode: ClassVar[str] = "FR"
     requires: ClassVar[tuple[str, ...]] = ("vgg16", "dists-pyiqa")
+    # no bf16: pyiqa's DISTS takes means and variances of the features inside its forward, and in bfloat16
+    # those moved random-weight values by ~60 % (benchmarks/learned_speed.py --precision fp32,bf16)
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "tf32")
 
     def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
-                 batch: int | None = None, seed: int = 0, window: int = 100):
+                 batch: int | None = None, seed: int = 0, window: int = 100, precision: str = "fp32"):
         super().__init__(pretrained=pretrained, weights_path=weights_path, device=device, batch=batch, seed=seed,
+                         precision=precision,
                          window=window, backbone="vgg16", implementation="pyiqa DISTS",
                          input="RGB in [0, 1], ImageNet mean/std, native resolution")
 
@@ -152,11 +160,12 @@ class TLP(LearnedMetric):
 
     def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
                  batch: int | None = None, seed: int = 0, skip_cuts: bool = True, skip_ends: int = 0,
-                 window: int = 100):
+                 window: int = 100, precision: str = "fp32"):
         if not isinstance(skip_cuts, bool):
             raise BadInput(f"tlp: skip_cuts must be true or false, got {skip_cuts!r}")
         self.skip_cuts, self.skip_ends = skip_cuts, check_skip_ends("tlp", skip_ends)
         super().__init__(pretrained=pretrained, weights_path=weights_path, device=device, batch=batch, seed=seed,
+                         precision=precision,
                          window=window, backbone="alex", lpips_version="0.1", implementation="lpips package",
                          input=LPIPS_INPUT, pooling=LPIPS_POOL,
                          formula="100 * |LPIPS(out[t-1], out[t]) - LPIPS(gt[t-1], gt[t])|", scale=TLP_SCALE,
