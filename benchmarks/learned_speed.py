@@ -12,14 +12,20 @@ depend on the weight values, and the values printed are plumbing checks, never s
   musiq / clipiqa (``pyiqa.create_metric(...)(frame)`` wraps exactly this call with input assertions); for
   tlp TecoGAN's loop, two LPIPS calls per frame pair (output pair, reference pair).
 
-Both paths run under ``torch.inference_mode`` with the same thread count; one untimed warm-up call each; the
-paths are timed alternately, ``--repeat`` times each, and the fastest run of each counts. ``max |diff|`` compares the two paths' per-frame values.
+Both paths run under ``torch.inference_mode`` with the same thread count and, by default, the same
+precision (float32 without TF32 on CUDA, the learned metrics' default ``precision=fp32``). On CUDA the
+per-frame peer is timed once more at torch's defaults (TF32 convolutions: what a user gets without asking).
+``--precision fp32,bf16`` (CUDA: also ``tf32``) times ours in the opt-in fast modes as well, against the
+same fp32 peer. One untimed warm-up call each; the paths are timed alternately, ``--repeat`` times each, and
+the fastest run of each counts. ``max abs diff`` compares ours with the fp32 peer's per-frame values.
 
     python benchmarks/learned_speed.py [--frames 8] [--size 256x192] [--chunk 8] [--metrics lpips,musiq]
+                                       [--precision fp32,bf16] [--device cuda]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -78,10 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=8, help="frames scored by each path (default 8)")
     p.add_argument("--size", default="256x192", help="WIDTHxHEIGHT (default 256x192)")
     p.add_argument("--chunk", type=int, default=8, help="frames per update() for ours (default 8)")
-    p.add_argument("--repeat", type=int, default=3, help="timed runs of each path, alternating; the fastest counts (default 3)")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="timed runs of each path, alternating; the fastest counts (default 3)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     p.add_argument("--metrics", default=",".join(METRICS), help="comma-separated subset (default: all)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--precision", default="fp32", help="comma-separated precisions of ours: fp32 (default, "
+                   "exact), bf16, tf32 (CUDA only); the peer always runs fp32")
     p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
     args = p.parse_args(argv)
     try:
@@ -92,12 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(names) - set(METRICS))
     if unknown:
         p.error(f"unknown metric(s) {', '.join(unknown)} (choose from {', '.join(METRICS)})")
+    precisions = [v.strip() for v in args.precision.split(",") if v.strip()]
+    bad = sorted(set(precisions) - {"fp32", "bf16", "tf32"})
+    if bad or "fp32" not in precisions:
+        p.error("--precision takes fp32, bf16 and tf32, and must include fp32 (the reference values)")
+    precisions = ["fp32"] + [v for v in precisions if v != "fp32"]
+    if "tf32" in precisions and not args.device.startswith("cuda"):
+        p.error("--precision tf32 needs --device cuda")
     if args.frames < 2 or args.chunk < 1 or args.repeat < 1:
         p.error("--frames must be >= 2, --chunk and --repeat >= 1")
 
     import torch
 
     from infvsr_bench.metrics import get_metric
+    from infvsr_bench.metrics.flow import _full_fp32
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -109,47 +126,65 @@ def main(argv: list[str] | None = None) -> int:
     hr, sr = to_t(hr8), to_t(sr8)
     load_before = os.getloadavg()
 
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}  # metric -> precision -> row
     for name in names:
         log(f"{name}: building (random weights) ...")
         metric = get_metric(name, pretrained=False, device=args.device)
         fr = metric.mode == "FR"
-
-        def ours(metric: Any = metric, fr: bool = fr) -> list[float]:
-            metric.reset()
-            vals = [metric.update(sr[i:i + args.chunk], hr[i:i + args.chunk] if fr else None)
-                    for i in range(0, args.frames, args.chunk)]
-            sync()
-            return torch.cat(vals).tolist()
-
         metric.update(sr[:2], hr[:2] if fr else None)  # warm-up: builds the network, first-call overheads
         peer = per_frame_peer(name, metric.net)
 
-        def theirs(peer: Callable[[Any, Any], list[float]] = peer) -> list[float]:
-            with torch.inference_mode():
+        def theirs(peer: Callable[[Any, Any], list[float]] = peer, tf32: bool = False) -> list[float]:
+            with torch.inference_mode(), (contextlib.nullcontext() if tf32 else _full_fp32(device)):
                 vals = peer(sr, hr)
             sync()
             return vals
 
         with torch.inference_mode():
             peer(sr[:2], hr[:2])  # warm-up
-        t_ours, v_ours, t_peer, v_peer = _interleaved(ours, theirs, args.repeat)
-        diffs = [abs(a - b) for a, b in zip(v_ours, v_peer) if not (math.isnan(a) or math.isnan(b))]
-        row = {"ours_fps": args.frames / t_ours, "peer_fps": args.frames / t_peer, "ratio": t_peer / t_ours,
-               "max_abs_diff": max(diffs) if diffs else math.nan, "random_weights": True}
-        results[name] = row
-        log(f"{name}: ours {row['ours_fps']:.2f} f/s, per frame {row['peer_fps']:.2f} f/s, "
-            f"{row['ratio']:.2f}x, max |diff| {row['max_abs_diff']:.2e}")
+        t_tf32 = None
+        results[name] = {}
+        for prec in [v for v in precisions if v in metric.precisions]:  # dists offers no bf16
+            m = metric if prec == "fp32" else get_metric(name, pretrained=False, device=args.device, precision=prec)
+            if m is not metric:
+                m.update(sr[:2], hr[:2] if fr else None)  # warm-up
+
+            def ours(m: Any = m) -> list[float]:
+                m.reset()
+                vals = [m.update(sr[i:i + args.chunk], hr[i:i + args.chunk] if fr else None)
+                        for i in range(0, args.frames, args.chunk)]
+                sync()
+                return torch.cat(vals).tolist()
+
+            t_ours, v_ours, t_peer, v_peer = _interleaved(ours, theirs, args.repeat)
+            if device.type == "cuda" and t_tf32 is None:  # the per-frame peer at torch's defaults (TF32 convs)
+                _, _, t_tf32, _ = _interleaved(ours, lambda: theirs(tf32=True), args.repeat)
+            diffs = [abs(a - b) for a, b in zip(v_ours, v_peer) if not (math.isnan(a) or math.isnan(b))]
+            row = {"ours_fps": args.frames / t_ours, "peer_fps": args.frames / t_peer, "ratio": t_peer / t_ours,
+                   "max_abs_diff": max(diffs) if diffs else math.nan, "random_weights": True}
+            if t_tf32 is not None:
+                row.update(peer_tf32_fps=args.frames / t_tf32, ratio_tf32=t_tf32 / t_ours)
+            results[name][prec] = row
+            log(f"{name} {prec}: ours {row['ours_fps']:.2f} f/s, per frame {row['peer_fps']:.2f} f/s, "
+                f"{row['ratio']:.2f}x, max |diff| {row['max_abs_diff']:.2e}")
+            del m
         del metric
 
     threads = torch.get_num_threads()
     print(f"learned metrics, {args.frames} frames of {width}x{height}, chunk {args.chunk}, device {args.device}, "
           f"{threads} threads, load average {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}, random weights "
           f"(speed only)")
-    print("| metric | ours f/s | per-frame peer f/s | ratio | max abs diff |")
-    print("|---|---|---|---|---|")
-    for name, r in results.items():
-        print(f"| {name} | {r['ours_fps']:.2f} | {r['peer_fps']:.2f} | {r['ratio']:.2f}x | {r['max_abs_diff']:.1e} |")
+    cuda = device.type == "cuda"
+    if cuda:
+        print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    print("| metric | precision | ours f/s | per-frame peer f/s | ratio | max abs diff |"
+          + (" peer TF32 f/s | ratio vs TF32 |" if cuda else ""))
+    print("|---|---|---|---|---|---|" + ("---|---|" if cuda else ""))
+    for name, rows in results.items():
+        for prec, r in rows.items():
+            extra = f" {r['peer_tf32_fps']:.2f} | {r['ratio_tf32']:.2f}x |" if cuda else ""
+            print(f"| {name} | {prec} | {r['ours_fps']:.2f} | {r['peer_fps']:.2f} | {r['ratio']:.2f}x "
+                  f"| {r['max_abs_diff']:.1e} |{extra}")
     if args.json_path:
         with open(args.json_path, "w") as f:
             json.dump({"frames": args.frames, "size": [width, height], "chunk": args.chunk, "device": args.device,

@@ -1,0 +1,26 @@
+# Sourced by the GPU check scripts: strict-ish shell, output folder, Python, and this project's pure-Python
+# dependencies from .whl/ (wheels) and .whl/py/ (package folders) where the machine lacks them.
+# Sets OUTDIR (=$OUT or /tmp/gpu_check), PY (=$PYTHON or python3), PYTHONPATH; defines step().
+set -u
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+OUTDIR="${OUT:-/tmp/gpu_check}"
+mkdir -p "$OUTDIR"
+PY="${PYTHON:-python3}"
+if [ -d .whl ]; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        || exit 1
+    export PYTHONPATH="/tmp/site:$PWD/.whl/py:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+else
+    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+"$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.get_device_name())"
+
+step() {  # step NAME LIMIT_S COMMAND...: run with a limit, log to $OUTDIR/NAME.log, say how it ended
+    local name=$1 limit=$2; shift 2
+    local t0=$SECONDS
+    timeout "$limit" "$@" > "$OUTDIR/$name.log" 2>&1
+    local rc=$?
+    echo "== $name: rc $rc in $((SECONDS - t0)) s"
+    tail -n 25 "$OUTDIR/$name.log"
+}
