@@ -10,10 +10,13 @@
 cd "$(dirname "$0")/.."
 source benchmarks/_gpu_env.sh
 
-(cd benchmarks && step learned_speed 240 "$PY" learned_speed.py --device cuda --size 1280x720 --frames 32 \
-    --chunk 16 --repeat 3 --precision fp32,tf32,bf16 --json "$OUTDIR/learned_speed_720p.json")
-step tests 150 "$PY" -m pytest -q -s -p no:cacheprovider -m gpu tests/test_learned_cuda.py tests/test_fidelity.py \
+# subshells cannot raise FAILED: their steps are counted from the exit codes
+(cd benchmarks && step learned_speed 150 "$PY" learned_speed.py --device cuda --size 1280x720 --frames 32 \
+    --chunk 16 --repeat 3 --precision fp32,tf32,bf16 --json "$OUTDIR/learned_speed_720p.json") || FAILED=$((FAILED + 1))
+step tests 100 "$PY" -m pytest -q -s -p no:cacheprovider -m gpu tests/test_learned_cuda.py tests/test_fidelity.py \
     tests/test_temporal.py
-(cd benchmarks && step dover_speed 90 "$PY" dover_speed.py --device cuda --size 1280x720 --frames 480 \
-    --windows 2 --json "$OUTDIR/dover_speed_720p.json")
-OUT="$OUTDIR" PYTHON="$PY" step infvsr 240 bash benchmarks/infvsr_gpu.sh
+(cd benchmarks && step dover_speed 60 "$PY" dover_speed.py --device cuda --size 1280x720 --frames 480 \
+    --windows 2 --json "$OUTDIR/dover_speed_720p.json") || FAILED=$((FAILED + 1))
+OUT="$OUTDIR" PYTHON="$PY" step infvsr 200 bash benchmarks/infvsr_gpu.sh
+echo "== $FAILED step(s) failed"
+exit $((FAILED > 0))

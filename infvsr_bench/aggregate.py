@@ -88,6 +88,7 @@ def summarize_throughput(clips: list[dict[str, Any]]) -> dict[str, Any]:
         "first_frame_ms": float(np.median([t["first_frame_ms"] for t in ok])),
         "peak_rss_mb": float(max(t["peak_rss_mb"] for t in ok)),
         "peak_device_mb": _max_or_none(t.get("peak_device_mb") for t in ok),
+        "metrics_device_mb": _max_or_none(t.get("metrics_device_mb") for t in ok),  # not the method's (throughput)
         "cache_bytes": _max_or_none(t.get("cache_bytes") for t in ok),
         # how the method was timed when it says so itself (an external program's wall time), else the runner's
         "timing": ok[0].get("timing") or "method calls only; first chunk of each clip excluded as warm-up",

@@ -311,8 +311,12 @@ def compute_clip(p: PreparedRun, clip: dict[str, Any]) -> tuple[dict[str, Any], 
             raise MethodError(f"method output frames are {tuple(sr.shape[1:])}, expected (3, {out_h}, {out_w})")
         sr = quantize(sr.detach().float().cpu())
         hr = hr_queue.pop(k) if hr_iter is not None else None
-        for mt in p.metrics:
-            series[mt.label][emitted:emitted + k] = mt.update(sr, hr).numpy()
+
+        def score() -> None:
+            for mt in p.metrics:
+                series[mt.label][emitted:emitted + k] = mt.update(sr, hr).numpy()
+
+        timer.outside(score)  # metric networks on the same GPU: their memory is not the method's
         emitted += k
 
     def emit(fn, *args) -> None:

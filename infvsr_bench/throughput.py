@@ -4,9 +4,10 @@ Only ``method.step``/``flush`` are timed, with the device synchronised before ea
 ``warmup`` chunks of a clip (allocation, autotuning, compilation) are reported apart and kept out of the
 steady-state rate, so an FPS figure means the same thing for every method.
 
-Peak device memory is likewise taken over the method's calls only: the peak counter is reset before each
-call and read after it, so the activations of metric networks scoring on the same GPU between calls do not
-count; tensors resident during a call (the method's own, and the metric networks' weights once built) do.
+Peak device memory is likewise the method's alone: the peak counter is reset before each call and read
+after it, so the activations of metric networks scoring on the same GPU between calls do not count, and
+what the metrics keep on the GPU (their weights, carried features) — measured around their scoring with
+:meth:`ClipTimer.outside` — is subtracted and reported apart as ``metrics_device_mb``.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class ClipTimer:
         self.warmup = warmup
         self.method = method  # asked for cache_bytes() (KV-cache size) when it offers it
         self.cuda = str(device).startswith("cuda") and torch.cuda.is_available()
-        self.peak_device_bytes = 0  # max over the method's calls (module docstring)
+        self.peak_device_bytes = 0  # max over the method's calls, less what the metrics hold (module docstring)
+        self.other_bytes = 0  # device memory allocated by work outside the method and still held (the metrics)
         self.t_start = time.perf_counter()
         self.chunk_seconds: list[float] = []
         self.chunk_frames: list[int] = []
@@ -54,12 +56,22 @@ class ClipTimer:
         synchronize(self.device)
         t1 = time.perf_counter()
         if self.cuda:
-            self.peak_device_bytes = max(self.peak_device_bytes, torch.cuda.max_memory_allocated(self.device))
+            own = torch.cuda.max_memory_allocated(self.device) - self.other_bytes
+            self.peak_device_bytes = max(self.peak_device_bytes, own)
         n = int(out.shape[0]) if out is not None and out.numel() else 0
         self.chunk_seconds.append(t1 - t0)
         self.chunk_frames.append(n)
         if n and self.first_frame_s is None:
             self.first_frame_s = t1 - self.t_start
+        return out
+
+    def outside(self, fn, *args):
+        """Run ``fn(*args)`` — work that is not the method's, e.g. scoring a chunk — untimed; on CUDA, what it
+        leaves allocated (or frees) is kept out of the method's peak memory."""
+        before = torch.cuda.memory_allocated(self.device) if self.cuda else 0
+        out = fn(*args)
+        if self.cuda:
+            self.other_bytes += torch.cuda.memory_allocated(self.device) - before
         return out
 
     def result(self) -> dict[str, Any]:
@@ -85,6 +97,7 @@ class ClipTimer:
             "wall_seconds": time.perf_counter() - self.t_start,
             "peak_rss_mb": peak_rss_mb(),
             "peak_device_mb": self.peak_device_bytes / 2**20 if self.cuda else None,
+            "metrics_device_mb": self.other_bytes / 2**20 if self.cuda else None,
             "cache_bytes": cache_bytes(self.method),
             "device": str(self.device),
         }

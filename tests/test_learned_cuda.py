@@ -1,4 +1,4 @@
-"""The learned metrics on CUDA give the CPU's values (random weights: plumbing, not scores).
+"""The learned and semantic metrics on CUDA give the CPU's values (random weights: plumbing, not scores).
 
 Marked ``gpu``: skipped without a CUDA device. Every learned metric runs float32 without TF32 on CUDA
 (:meth:`LearnedMetric.precision`), so a CUDA value may differ from the CPU value by float rounding only; the
@@ -83,4 +83,20 @@ def test_fast_precisions_on_cuda_stay_close_and_restore_state(name, precision):
     print(f"{name} {precision}: max |fast - fp32| {diff:.2e} (values up to {scale:.2e})")
     assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == flags
     assert not torch.is_autocast_enabled("cuda")
-    assert diff <= 0.05 * scale + 1e-5
+    assert 0 < diff <= 0.05 * scale + 1e-5  # > 0: the mode really ran
+
+
+@pytest.mark.parametrize("name", ["semantic-mobilenet", "semantic-clip", "semantic-dino"])
+def test_semantic_backbones_on_cuda_equal_cpu(name):
+    """``run --device cuda`` puts the semantic backbones on the GPU too; without TF32 their per-frame values
+    (cosine similarities) are the CPU's up to float rounding."""
+    sr, _ = _frames(n=4, h=192, w=256)
+    m = get_metric(name, pretrained=False)  # one network (the random backbones are not seeded), moved
+    cpu = m.update(sr, None).numpy()
+    m.backbone.to("cuda")
+    m.reset()
+    gpu = m.update(sr.cuda(), None).cpu().numpy()
+    finite = ~np.isnan(cpu)
+    print(f"{name}: max |cuda - cpu| {np.abs(gpu - cpu)[finite].max():.2e}")
+    assert np.array_equal(np.isnan(cpu), np.isnan(gpu))
+    np.testing.assert_allclose(gpu[finite], cpu[finite], rtol=1e-5, atol=1e-5)

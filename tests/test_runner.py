@@ -202,29 +202,36 @@ def test_peak_device_memory_is_recorded_on_cuda(tmp_path, manifest):
 
 
 def test_peak_device_memory_counts_the_method_calls_not_the_metrics_between_them(monkeypatch):
-    """Metric networks now score on the run's GPU between method calls; their activations must not be
-    charged to the method. A fake CUDA allocator: each method call peaks 100 MiB above what is resident, the
-    metrics between calls peak at 5 GiB."""
+    """Metric networks now score on the run's GPU between method calls; neither their activations nor what
+    they keep resident (weights built on the first chunk) may be charged to the method. A fake CUDA
+    allocator: the method holds 300 MiB and peaks 100 MiB above it in each call; the metrics build 700 MiB of
+    weights on the first chunk and peak 5 GiB while scoring."""
     from infvsr_bench import throughput
 
     mib = 2 ** 20
-    state = {"resident": 300 * mib, "peak": 0}
+    state = {"allocated": 300 * mib, "peak": 0}
 
-    def alloc(n):
-        state["peak"] = max(state["peak"], state["resident"] + n)
+    def alloc(n, keep=0):
+        state["peak"] = max(state["peak"], state["allocated"] + n)
+        state["allocated"] += keep
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
     monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats",
-                        lambda device=None: state.update(peak=state["resident"]))
+                        lambda device=None: state.update(peak=state["allocated"]))
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: state["peak"])
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: state["allocated"])
 
     def step():
         alloc(100 * mib)
         return torch.zeros(2, 3, 4, 4)
 
+    def score(first):
+        alloc(5 * 1024 * mib, keep=700 * mib if first else 0)
+
     timer = throughput.ClipTimer(device="cuda")
-    for _ in range(3):
+    for i in range(3):
         timer.time_call(step)
-        alloc(5 * 1024 * mib)  # a metric network's forward between two method calls
-    assert timer.result()["peak_device_mb"] == 400
+        timer.outside(score, i == 0)
+    res = timer.result()
+    assert res["peak_device_mb"] == 400 and res["metrics_device_mb"] == 700

@@ -48,6 +48,7 @@ from torch.nn import functional as F
 
 from ..errors import BadInput, UnknownName
 from ..weights import load_strict
+from .flow import _full_fp32
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -164,7 +165,7 @@ class FeatureBackbone:
             raise BadInput(f"backbone {self.name}: expected frames (T, 3, H, W), got {tuple(frames.shape)}")
         net = self.net
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), _full_fp32(self.device):  # no TF32 on CUDA: the CPU values up to rounding
             for i in range(0, frames.shape[0], self.batch_size):
                 x = self.prepare(frames[i:i + self.batch_size].to(self.device))
                 out.append(F.normalize(self.embed(net, x).float(), dim=1))
