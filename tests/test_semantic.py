@@ -499,3 +499,11 @@ def test_clip_loads_openai_layout_and_matches_open_clip_encode_image():
     torch.testing.assert_close(backbone(frames), expected, rtol=1e-4, atol=1e-4)
     with pytest.raises(BadInput, match="missing: proj"):
         backbone.load(net, {k: v for k, v in openai.items() if k != "visual.proj"})
+
+
+def test_random_weight_backbones_repeat_across_instances():
+    """pretrained=False builds a seeded network: two instances (or two processes) give the same values."""
+    x = torch.rand(3, 3, 64, 80, generator=torch.Generator().manual_seed(1))
+    a = get_metric("semantic-mobilenet", pretrained=False).update(x, None)
+    b = get_metric("semantic-mobilenet", pretrained=False).update(x, None)
+    assert torch.equal(a.nan_to_num(), b.nan_to_num()) and not torch.isnan(a[1:]).any()

@@ -140,7 +140,10 @@ class FeatureBackbone:
                 from .. import weights  # lazy: resolving weights is I/O
 
                 state_dict = weights.load_state_dict(self.weight_id, self.weights_path)
-            net = self.build()
+            from .learned_nets import seeded
+
+            with seeded(0):  # random weights (pretrained=False) repeat across processes, as the learned metrics'
+                net = self.build()
             if state_dict is not None:
                 self.load(net, state_dict)
             self._net = net.eval().requires_grad_(False).to(self.device)
