@@ -66,6 +66,9 @@ class PreparedRun:
     unavailable: dict[str, str] = field(default_factory=dict)  # metric label -> why it was not computed
     dataset_info: dict[str, Any] = field(default_factory=dict)
     metric_desc: list[dict[str, Any]] = field(default_factory=list)
+    # device bytes the metrics hold (networks built on an earlier clip stay resident): carried from clip to
+    # clip so that the method's peak GPU memory never includes them (throughput.ClipTimer.outside)
+    metrics_device_bytes: int = 0
 
 
 def default_run_dir(root: Path, dataset_name: str, method: str, max_frames: int | None) -> Path:
@@ -289,7 +292,7 @@ def compute_clip(p: PreparedRun, clip: dict[str, Any]) -> tuple[dict[str, Any], 
     series = {mt.label: np.full(n, np.nan, dtype=np.float64) for mt in p.metrics}
     hr_queue = _FrameQueue(hr_iter)
     given = emitted = 0
-    timer = ClipTimer(device=device, method=method)
+    timer = ClipTimer(device=device, method=method, other_bytes=p.metrics_device_bytes)
     cuts = [c for c in clip.get("scene_cuts", []) if c < n]
     method.reset({"clip": clip["id"], "fps": clip["fps"], "frames": n, "scene_cuts": cuts,
                   "source_frames": clip["frames"]})
@@ -317,6 +320,7 @@ def compute_clip(p: PreparedRun, clip: dict[str, Any]) -> tuple[dict[str, Any], 
                 series[mt.label][emitted:emitted + k] = mt.update(sr, hr).numpy()
 
         timer.outside(score)  # metric networks on the same GPU: their memory is not the method's
+        p.metrics_device_bytes = timer.other_bytes  # kept for the next clip, also if this one fails later
         emitted += k
 
     def emit(fn, *args) -> None:

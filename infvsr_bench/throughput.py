@@ -34,13 +34,14 @@ def peak_rss_mb() -> float:
 class ClipTimer:
     """Collects per-chunk timings of one clip. Use ``with timer.chunk(n_in) as c: out = step(); c.out(k)``."""
 
-    def __init__(self, device: str = "cpu", warmup: int = 1, method=None):
+    def __init__(self, device: str = "cpu", warmup: int = 1, method=None, other_bytes: int = 0):
         self.device = device
         self.warmup = warmup
         self.method = method  # asked for cache_bytes() (KV-cache size) when it offers it
         self.cuda = str(device).startswith("cuda") and torch.cuda.is_available()
         self.peak_device_bytes = 0  # max over the method's calls, less what the metrics hold (module docstring)
-        self.other_bytes = 0  # device memory allocated by work outside the method and still held (the metrics)
+        # device memory allocated by work outside the method and still held (the metrics), from earlier clips on
+        self.other_bytes = int(other_bytes) if self.cuda else 0
         self.t_start = time.perf_counter()
         self.chunk_seconds: list[float] = []
         self.chunk_frames: list[int] = []

@@ -235,3 +235,8 @@ def test_peak_device_memory_counts_the_method_calls_not_the_metrics_between_them
         timer.outside(score, i == 0)
     res = timer.result()
     assert res["peak_device_mb"] == 400 and res["metrics_device_mb"] == 700
+    # the next clip: the metric networks built on the first stay resident; the runner carries their bytes
+    nxt = throughput.ClipTimer(device="cuda", other_bytes=timer.other_bytes)
+    nxt.time_call(step)
+    nxt.outside(score, False)
+    assert nxt.result()["peak_device_mb"] == 400
