@@ -160,6 +160,26 @@ class FrameReader:
 X264_PARAMS = "mbtree=0"
 
 
+def encode_rgb(container, stream, frames: np.ndarray | None, first_pts: int | None = None,
+               time_base: Fraction | None = None) -> int:
+    """Encode (T, H, W, 3) uint8 RGB frames into a PyAV ``stream`` and mux the packets into ``container``
+    (``frames=None`` flushes the encoder). With ``first_pts``, frame i gets pts ``first_pts + i`` in
+    ``time_base``; otherwise PyAV numbers them. Returns how many frames were encoded."""
+    import av
+
+    if frames is None:
+        for packet in stream.encode(None):
+            container.mux(packet)
+        return 0
+    for i, img in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        if first_pts is not None:
+            frame.pts, frame.time_base = first_pts + i, time_base
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    return len(frames)
+
+
 class FrameWriter:
     """Write frames to a video: ``codec="ffv1"`` (lossless RGB, .mkv) or ``"h264"`` (libx264, yuv420p).
 
@@ -206,26 +226,18 @@ class FrameWriter:
 
     def write(self, frames: torch.Tensor | np.ndarray) -> None:
         """Append frames: float (T, 3, H, W) in [0, 1] or uint8 (T, H, W, 3)."""
-        import av
-
         arr = to_uint8(frames) if isinstance(frames, torch.Tensor) else frames
         if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
             raise ValueError(f"expected (T,H,W,3) uint8 frames, got {arr.dtype} {arr.shape}")
         if self._stream is None:
             self._open_stream(arr.shape[2], arr.shape[1])
-        for img in arr:
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = self.count
-            frame.time_base = self._frame_tb  # the muxer may change the stream's time base; pts count frames
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
-            self.count += 1
+        # the muxer may change the stream's time base: pts count frames in the frame time base
+        self.count += encode_rgb(self._container, self._stream, arr, first_pts=self.count, time_base=self._frame_tb)
 
     def close(self) -> Path:
         """Flush, close and move the finished file into place."""
         if self._stream is not None:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
+            encode_rgb(self._container, self._stream, None)
         self._container.close()
         if self.count == 0:
             self.tmp.unlink(missing_ok=True)

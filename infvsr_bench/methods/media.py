@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import MethodError, VideoError
-from ..video_io import FrameReader, probe, to_float, to_uint8
+from ..video_io import FrameReader, encode_rgb, probe, to_float, to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 #: container suffix → (codec, pixel format, codec options); all three are lossless for 8-bit RGB.
@@ -77,8 +77,6 @@ class VideoFileWriter:
         self.count = 0
 
     def write(self, frames: torch.Tensor) -> None:
-        import av
-
         arr = to_uint8(frames)  # (T, H, W, 3) uint8
         if self._stream is None:
             codec, pix_fmt, options = VIDEO_CODECS[self.path.suffix.lower()]
@@ -86,15 +84,11 @@ class VideoFileWriter:
             s.pix_fmt, s.width, s.height = pix_fmt, arr.shape[2], arr.shape[1]
             s.codec_context.options = dict(options)
             self._stream = s
-        for img in arr:
-            for packet in self._stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                self._container.mux(packet)
-            self.count += 1
+        self.count += encode_rgb(self._container, self._stream, arr)
 
     def close(self) -> Path:
         if self._stream is not None:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
+            encode_rgb(self._container, self._stream, None)
         self._container.close()
         return self.path
 
