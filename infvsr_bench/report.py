@@ -98,8 +98,9 @@ def render_run_report(run_dir: Path, summary: dict[str, Any]) -> str:
                   f"Chunk latency p50 {fmt(thr['latency_p50_ms'], 2)} ms, p95 {fmt(thr['latency_p95_ms'], 2)} ms; "
                   f"first output frame after {fmt(thr['first_frame_ms'], 2)} ms; peak host memory "
                   f"{fmt(thr['peak_rss_mb'])} MiB"
-                  + (f"; peak device memory {fmt(thr['peak_device_mb'])} MiB (the method's; the metrics held "
-                     f"{fmt(thr.get('metrics_device_mb') or 0)} MiB more)" if thr.get("peak_device_mb") else "")
+                  + (f"; peak device memory {fmt(thr['peak_device_mb'])} MiB" if thr.get("peak_device_mb") else "")
+                  + (f" (the method's; the metrics held {fmt(thr['metrics_device_mb'])} MiB more)"
+                     if thr.get("peak_device_mb") and thr.get("metrics_device_mb") is not None else "")
                   + (f"; cache {fmt(thr['cache_bytes'] / 2**20)} MiB" if thr.get("cache_bytes") else "")
                   + f"; wall time {fmt(thr['wall_seconds'])} s for {thr['frames']} frames (decode and metrics "
                   f"included).", ""]
