@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -9,6 +10,24 @@ import numpy as np
 def log(msg: str) -> None:
     """Progress to stderr, so stdout carries only results."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def parse_size(parser: Any, text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` → (width, height); a malformed value ends the script through ``parser.error``."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        parser.error("--size must look like 256x192")
+    return width, height
+
+
+def parse_names(parser: Any, text: str, choices: tuple[str, ...]) -> list[str]:
+    """A comma-separated subset of ``choices``; an unknown name ends the script through ``parser.error``."""
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = sorted(set(names) - set(choices))
+    if unknown:
+        parser.error(f"unknown metric(s) {', '.join(unknown)} (choose from {', '.join(choices)})")
+    return names
 
 
 def pan_frames(n: int, width: int, height: int, margin: float = 1.2) -> np.ndarray:

@@ -1,16 +1,18 @@
 """Frames/s of the learned metrics on the stream against calling the library once per frame, same run.
 
-For each metric (lpips, lpips-vgg, dists, tlp, musiq, clipiqa), on the same frames and the **same network
-weights** (seeded random initialisation: no real weight files exist on the dev machine; speed does not
-depend on the weight values, and the values printed are plumbing checks, never scores):
+For each metric (lpips, lpips-vgg, dists, tlp, musiq, clipiqa, and the pair lpips+tlp), on the same frames and
+the **same network weights** (seeded random initialisation: no real weight files exist on the dev machine;
+speed does not depend on the weight values, and the values printed are plumbing checks, never scores):
 
 * **ours**: ``get_metric(name, pretrained=False)``, fed ``--chunk`` frames per ``update()`` — one forward
   per chunk (output and reference together for the full-reference metrics), CLIP-IQA's prompts encoded once,
-  tLP's per-frame LPIPS features reused for both pairs a frame is in.
+  tLP's per-frame LPIPS features reused for both pairs a frame is in; ``lpips+tlp``: both metrics fed each
+  chunk in turn, as a run feeds them (they share one trunk pass per frame).
 * **per frame**: what users run today, one call per frame on the same network object: ``lpips.LPIPS.forward``
   (``normalize=True``) for lpips / lpips-vgg; pyiqa's ``DISTS`` / ``MUSIQ`` / ``CLIPIQA`` module for dists /
   musiq / clipiqa (``pyiqa.create_metric(...)(frame)`` wraps exactly this call with input assertions); for
-  tlp TecoGAN's loop, two LPIPS calls per frame pair (output pair, reference pair).
+  tlp TecoGAN's loop, two LPIPS calls per frame pair (output pair, reference pair); for lpips+tlp the two
+  loops one after the other.
 
 Both paths run under ``torch.inference_mode`` with the same thread count and, by default, the same
 precision (float32 without TF32 on CUDA, the learned metrics' default ``precision=fp32``). On CUDA the
@@ -35,9 +37,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _frames import log, make_frames  # sibling module: run the scripts as files
+from _frames import log, make_frames, parse_names, parse_size  # sibling module: run the scripts as files
 
-METRICS = ("lpips", "lpips-vgg", "dists", "tlp", "musiq", "clipiqa")
+METRICS = ("lpips", "lpips-vgg", "dists", "tlp", "musiq", "clipiqa", "lpips+tlp")
 
 
 def per_frame_peer(name: str, net: Any) -> Callable[[Any, Any], list[float]]:
@@ -61,8 +63,41 @@ def per_frame_peer(name: str, net: Any) -> Callable[[Any, Any], list[float]]:
             out.append(100.0 * abs(d_out - d_ref))
         return out
 
+    def lpips_then_tlp(sr: Any, hr: Any) -> list[float]:
+        return lpips_like(sr, hr) + tecogan_tlp(sr, hr)
+
     return {"lpips": lpips_like, "lpips-vgg": lpips_like, "dists": pyiqa_fr, "tlp": tecogan_tlp,
-            "musiq": pyiqa_nr, "clipiqa": pyiqa_nr}[name]
+            "musiq": pyiqa_nr, "clipiqa": pyiqa_nr, "lpips+tlp": lpips_then_tlp}[name]
+
+
+class Together:
+    """Metrics fed the same chunks in turn, as a run feeds its metrics (``lpips+tlp``: the two share one
+    trunk pass per frame); looks like one metric to the timing loop: values are the first metric's for the
+    whole run, then the second's."""
+
+    def __init__(self, metrics: list[Any]):
+        self.metrics = metrics
+        self.mode = "FR" if any(m.mode == "FR" for m in metrics) else "NR"
+        self.net = metrics[0].net  # the LPIPS-alex network both use (one object: the share's)
+        self.precisions = tuple(p for p in metrics[0].precisions if all(p in m.precisions for m in metrics))
+        self._values: list[list[Any]] = [[] for _ in metrics]
+
+    def reset(self) -> None:
+        self._values = [[] for _ in self.metrics]
+        for m in self.metrics:
+            m.reset()
+
+    def update(self, sr: Any, hr: Any) -> Any:
+        import torch
+
+        for m, acc in zip(self.metrics, self._values):
+            acc.append(m.update(sr, hr))
+        return torch.empty(0, dtype=torch.float64)
+
+    def collected(self) -> Any:
+        import torch
+
+        return torch.cat([torch.cat(acc) for acc in self._values])
 
 
 def _interleaved(ours: Callable[[], Any], peer: Callable[[], Any], repeat: int) -> tuple[float, Any, float, Any]:
@@ -93,14 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                    "exact), bf16, tf32 (CUDA only); the peer always runs fp32")
     p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
     args = p.parse_args(argv)
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        p.error("--size must look like 256x192")
-    names = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    unknown = sorted(set(names) - set(METRICS))
-    if unknown:
-        p.error(f"unknown metric(s) {', '.join(unknown)} (choose from {', '.join(METRICS)})")
+    width, height = parse_size(p, args.size)
+    names = parse_names(p, args.metrics, METRICS)
     precisions = [v.strip() for v in args.precision.split(",") if v.strip()]
     bad = sorted(set(precisions) - {"fp32", "bf16", "tf32"})
     if bad or "fp32" not in precisions:
@@ -129,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, Any]]] = {}  # metric -> precision -> row
     for name in names:
         log(f"{name}: building (random weights) ...")
-        metric = get_metric(name, pretrained=False, device=args.device)
+        metric = get_metric(name, pretrained=False, device=args.device) if "+" not in name else Together(
+            [get_metric(part, pretrained=False, device=args.device) for part in name.split("+")])
         fr = metric.mode == "FR"
         metric.update(sr[:2], hr[:2] if fr else None)  # warm-up: builds the network, first-call overheads
         peer = per_frame_peer(name, metric.net)
@@ -145,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         t_tf32 = None
         results[name] = {}
         for prec in [v for v in precisions if v in metric.precisions]:  # dists offers no bf16
-            m = metric if prec == "fp32" else get_metric(name, pretrained=False, device=args.device, precision=prec)
+            m = metric if prec == "fp32" else get_metric(name, pretrained=False, device=args.device, precision=prec) \
+                if "+" not in name else Together([get_metric(part, pretrained=False, device=args.device,
+                                                             precision=prec) for part in name.split("+")])
             if m is not metric:
                 m.update(sr[:2], hr[:2] if fr else None)  # warm-up
 
@@ -154,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 vals = [m.update(sr[i:i + args.chunk], hr[i:i + args.chunk] if fr else None)
                         for i in range(0, args.frames, args.chunk)]
                 sync()
-                return torch.cat(vals).tolist()
+                return (m.collected() if isinstance(m, Together) else torch.cat(vals)).tolist()
 
             t_ours, v_ours, t_peer, v_peer = _interleaved(ours, theirs, args.repeat)
             if device.type == "cuda" and t_tf32 is None:  # the per-frame peer at torch's defaults (TF32 convs)

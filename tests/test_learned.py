@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import json
 import math
 import os
@@ -325,6 +326,76 @@ def test_tlp_state_is_one_frame_whatever_the_length():
     assert one == 2 * sum(f.numel() * f.element_size() for f in feats)
     m.reset()
     assert m.state_nbytes() == 0
+
+
+def _both(lp, tl, sr, hr, sizes):
+    """Feed lpips then tlp each chunk, the same tensor objects to both (as the runner does)."""
+    got_l, got_t, i = [], [], 0
+    for k in sizes:
+        s, h = sr[i:i + k], hr[i:i + k]
+        got_l.append(lp.update(s, h))
+        got_t.append(tl.update(s, h))
+        i += k
+    return torch.cat(got_l), torch.cat(got_t)
+
+
+def test_lpips_and_tlp_share_one_trunk_pass_per_piece_and_keep_their_values():
+    sr, hr = _frames(6)
+    alone_l = _feed(_random("lpips"), sr, hr, [3, 3])
+    alone_t = _feed(_random("tlp"), sr, hr, [3, 3])
+    gc.collect()
+    lp, tl = _random("lpips"), _random("tlp")
+    share = lp._share
+    assert tl._share is share and lp.net is tl.net  # one network in memory
+    got_l, got_t = _both(lp, tl, sr, hr, [3, 3])
+    assert torch.equal(got_l, alone_l) and torch.equal(torch.nan_to_num(got_t), torch.nan_to_num(alone_t))
+    assert share.forwards == 2  # one trunk pass per chunk for the pair (4 without sharing)
+    assert share.stored_nbytes() == 0  # taken by the other member, then dropped
+    lp.update(sr[:3], hr[:3])  # alone in a chunk: computed, stored for tlp, never taken ...
+    assert share.stored_nbytes() > 0
+    del tl
+    gc.collect()
+    lp.update(sr[:3], hr[:3])  # ... and with one member left nothing is stored
+    assert share.forwards == 4 and share.stored_nbytes() == 0
+
+
+def test_a_shared_piece_is_taken_only_for_the_same_pixels_weights_and_frames():
+    sr, hr = _frames(4)
+    lp, tl = _random("lpips"), _random("tlp")
+    s, h = sr.clone(), hr.clone()
+    lp.update(s, h)
+    s.mul_(0.5)  # changed in place between the two metrics: the stored features no longer describe it
+    got = tl.update(s, h)
+    assert lp._share.forwards == 2
+    del lp, tl
+    gc.collect()
+    assert torch.equal(torch.nan_to_num(got), torch.nan_to_num(_random("tlp").update(sr * 0.5, hr)))
+    # other weights, other arithmetic, other frame ranges: no share, or no piece taken
+    assert _random("lpips", seed=1)._share is not _random("tlp")._share
+    assert _random("lpips", precision="bf16")._share is not _random("tlp")._share
+    assert _random("lpips-vgg")._share is not _random("lpips")._share
+    lp, tl = _random("lpips", batch=2), _random("tlp")
+    _both(lp, tl, sr, hr, [4])
+    assert lp._share.forwards == 3  # lpips in two pieces, tlp in one: nothing matched
+    tl.update(sr, hr)
+    tl.update(sr, hr)  # fed the same tensors twice: a member never takes its own piece (as if alone)
+    assert lp._share.forwards == 5
+
+
+def test_a_run_with_lpips_and_tlp_scores_each_as_a_run_with_it_alone(capsys, tmp_path):
+    """A run's frames are inference tensors (no version counter): the share must work on them too."""
+    def frames(spec: str, out: str) -> dict:
+        code, _, err = run_cli(capsys, "run", "--method", "bicubic", "--metrics", spec, "--max-frames", "5",
+                               "--out", str(tmp_path / out))
+        assert code == 0, err
+        with np.load(tmp_path / out / "frames" / "astronaut-pan.npz") as z:
+            return {k: z[k] for k in z.files}
+
+    both = frames("lpips:pretrained=false,tlp:pretrained=false", "both")
+    for spec, out in (("lpips:pretrained=false", "lpips"), ("tlp:pretrained=false", "tlp")):
+        alone = frames(spec, out)
+        (label,) = [k for k in alone if k.startswith(spec.split(":")[0])]
+        assert np.array_equal(both[label], alone[label], equal_nan=True), label
 
 
 def test_tlp_scene_cuts_and_ends():

@@ -17,7 +17,9 @@ How they run: a chunk's output and reference frames go through the network toget
 images for LPIPS, or ``batch`` frames at a time). tLP computes each frame's LPIPS features **once** — a frame
 is in two pairs — and carries the last frame's normalised features (output and reference) to the next chunk:
 its state is one frame's feature maps (e.g. ≈ 20 MB at 720p for AlexNet), whatever the video length, and
-chunking changes no value (tested).
+chunking changes no value (tested). ``lpips`` and ``tlp`` in one run (same weights, device and precision) share
+one network and one trunk pass per frame (:mod:`.lpips_share`): the second metric of a chunk takes the first
+one's features, so the pair costs little more than ``lpips`` alone, with unchanged values (tested).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from torch import nn
 from ..errors import BadInput
 from .learned import LearnedMetric, concat_values
 from .learned_nets import build_dists, build_lpips
+from .lpips_share import Share, join
 from .temporal import PAIR_CONVENTION, check_skip_ends, inside_ends
 
 LPIPS_INPUT = "RGB in [0, 1] mapped to [-1, 1] (2x - 1), LPIPS scaling layer, native resolution"
@@ -70,6 +73,24 @@ def lpips_distance(model: nn.Module, a: list[torch.Tensor], b: list[torch.Tensor
     return total.flatten()
 
 
+def join_share(metric: LearnedMetric, trunk: str) -> Share:
+    """The :mod:`.lpips_share` share of the LPIPS metrics whose network and arithmetic equal ``metric``'s."""
+    key = ("lpips", trunk, metric.pretrained, None if metric.pretrained else metric.seed, metric.weights_path,
+           str(metric.device), metric.precision_mode)
+    return join(metric, key)
+
+
+def shared_features(metric: LearnedMetric, net: nn.Module, sr: torch.Tensor, hr: torch.Tensor,
+                    piece: slice) -> list[torch.Tensor]:
+    """Trunk features of frames ``piece`` of a chunk, output frames then reference frames, (2b, C, h, w) per
+    layer: computed in one forward, or taken from another metric of the same share that just computed them."""
+    def compute() -> list[torch.Tensor]:
+        x = torch.cat([sr[piece], hr[piece]]).to(metric.device, torch.float32)  # (2b, 3, H, W): one forward
+        return lpips_features(net, x)
+
+    return metric._share.features(metric, sr, hr, piece, compute)
+
+
 class LPIPS(LearnedMetric):
     """LPIPS v0.1, AlexNet trunk (see the module docstring). Parameters: ``pretrained`` (false: random
     weights, plumbing/speed only), ``weights_path``, ``device``, ``batch`` (frames per forward), ``seed``
@@ -88,9 +109,10 @@ class LPIPS(LearnedMetric):
                          precision=precision,
                          window=window, backbone=self.trunk, lpips_version="0.1", implementation="lpips package",
                          input=LPIPS_INPUT, pooling=LPIPS_POOL)
+        self._share = join_share(self, self.trunk)
 
     def build(self) -> nn.Module:
-        return build_lpips(self.trunk, self.pretrained, self.seed, self.weights_path)
+        return self._share.network(lambda: build_lpips(self.trunk, self.pretrained, self.seed, self.weights_path))
 
     def frame_values(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
         hr = check_pair(self, sr, hr)
@@ -98,8 +120,7 @@ class LPIPS(LearnedMetric):
         with self.precision():
             for s in self.pieces(sr.shape[0]):
                 b = s.stop - s.start
-                x = torch.cat([sr[s], hr[s]]).to(self.device, torch.float32)  # (2b, 3, H, W): one forward
-                feats = lpips_features(net, x)
+                feats = shared_features(self, net, sr, hr, s)
                 out.append(lpips_distance(net, [f[:b] for f in feats], [f[b:] for f in feats]).cpu())
         return concat_values(out)
 
@@ -170,9 +191,10 @@ class TLP(LearnedMetric):
                          input=LPIPS_INPUT, pooling=LPIPS_POOL,
                          formula="100 * |LPIPS(out[t-1], out[t]) - LPIPS(gt[t-1], gt[t])|", scale=TLP_SCALE,
                          pairs=PAIR_CONVENTION, scene_cuts="nan" if skip_cuts else "scored", skip_ends=skip_ends)
+        self._share = join_share(self, "alex")
 
     def build(self) -> nn.Module:
-        return build_lpips("alex", self.pretrained, self.seed, self.weights_path)
+        return self._share.network(lambda: build_lpips("alex", self.pretrained, self.seed, self.weights_path))
 
     # -- state -------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -207,14 +229,13 @@ class TLP(LearnedMetric):
         net = self.net
         with self.precision():
             for s in self.pieces(n):
-                out[s] = self._piece(net, sr[s], hr[s], self.frames + s.start)
+                out[s] = self._piece(net, shared_features(self, net, sr, hr, s), self.frames + s.start)
         return out
 
-    def _piece(self, net: nn.Module, sr: torch.Tensor, hr: torch.Tensor, first: int) -> torch.Tensor:
-        """Values of frames ``first …`` (clip indices) of one forward; advances the one-frame carry."""
-        b = sr.shape[0]
-        x = torch.cat([sr, hr]).to(self.device, torch.float32)  # (2b, 3, H, W): one forward
-        feats = lpips_features(net, x)
+    def _piece(self, net: nn.Module, feats: list[torch.Tensor], first: int) -> torch.Tensor:
+        """Values of frames ``first …`` (clip indices) of one piece's features (output frames, then reference
+        frames); advances the one-frame carry."""
+        b = feats[0].shape[0] // 2
         fo, fg = [f[:b] for f in feats], [f[b:] for f in feats]
         offset = 0
         if self._carry is not None:
