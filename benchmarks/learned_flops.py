@@ -20,25 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
-import time
-from typing import Any
 
 from _frames import log, make_frames, parse_names, parse_size  # sibling module: run the scripts as files
 from learned_speed import per_frame_peer
+from metric_speed import best_of
 
 METRICS = ("lpips", "lpips-vgg", "dists", "tlp", "musiq", "clipiqa")
-
-
-def _fastest(fn: Any, repeat: int) -> float:
-    best = math.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     conv = lambda: torch.nn.functional.conv2d(x, w, padding=1)
     with torch.inference_mode():
         a @ b, conv()  # warm-up
-        mm_rate = 2 * args.matmul ** 3 / _fastest(lambda: a @ b, args.repeat) / 1e9
-        conv_rate = 2 * x.numel() * 256 * 9 / _fastest(conv, args.repeat) / 1e9  # MACs = out elements * 256*3*3
+        mm_rate = 2 * args.matmul ** 3 / best_of(lambda: a @ b, args.repeat)[0] / 1e9
+        conv_rate = 2 * x.numel() * 256 * 9 / best_of(conv, args.repeat)[0] / 1e9  # MACs = out elements * 256*3*3
     attainable = max(mm_rate, conv_rate)
     log(f"float32 matmul {args.matmul}^2: {mm_rate:.1f} GFLOP/s, 3x3 conv 256->256: {conv_rate:.1f} GFLOP/s")
 
@@ -84,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             with FlopCounterMode(display=False) as counter:
                 peer(sr, hr)
             flops = counter.get_total_flops() / args.frames  # per frame of the stream
-            t = _fastest(lambda: peer(sr, hr), args.repeat)
+            t = best_of(lambda: peer(sr, hr), args.repeat)[0]
         rate = flops * args.frames / t / 1e9
         rows[name] = {"gflop_per_frame": flops / 1e9, "peer_gflops": rate, "headroom": attainable / rate}
         log(f"{name}: {flops / 1e9:.2f} GFLOP/frame, per-frame peer {rate:.1f} GFLOP/s, "
@@ -103,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_path:
         with open(args.json_path, "w") as f:
             json.dump({"frames": args.frames, "size": [width, height], "threads": threads,
-                       "attainable_gflops": attainable, "matmul_gflops": mm_rate, "conv_gflops": conv_rate, "torch": torch.__version__, "results": rows}, f, indent=2)
+                       "attainable_gflops": attainable, "matmul_gflops": mm_rate, "conv_gflops": conv_rate,
+                       "torch": torch.__version__, "results": rows}, f, indent=2)
     return 0
 
 

@@ -80,12 +80,15 @@ class Together:
         self.mode = "FR" if any(m.mode == "FR" for m in metrics) else "NR"
         self.net = metrics[0].net  # the LPIPS-alex network both use (one object: the share's)
         self.precisions = tuple(p for p in metrics[0].precisions if all(p in m.precisions for m in metrics))
-        self._values: list[list[Any]] = [[] for _ in metrics]
+        self.reset()
 
     def reset(self) -> None:
+        """A new clip, as the runner starts one: every metric reset, then started (the pair shares from its
+        first chunk on)."""
         self._values = [[] for _ in self.metrics]
         for m in self.metrics:
             m.reset()
+            m.start({})
 
     def update(self, sr: Any, hr: Any) -> Any:
         import torch
@@ -155,11 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     hr, sr = to_t(hr8), to_t(sr8)
     load_before = os.getloadavg()
 
+    def build(name: str, **params: Any) -> Any:
+        """The metric ``name`` with random weights on the device, or for ``a+b`` the pair fed together."""
+        parts = [get_metric(part, pretrained=False, device=args.device, **params) for part in name.split("+")]
+        return parts[0] if len(parts) == 1 else Together(parts)
+
     results: dict[str, dict[str, dict[str, Any]]] = {}  # metric -> precision -> row
     for name in names:
         log(f"{name}: building (random weights) ...")
-        metric = get_metric(name, pretrained=False, device=args.device) if "+" not in name else Together(
-            [get_metric(part, pretrained=False, device=args.device) for part in name.split("+")])
+        metric = build(name)
         fr = metric.mode == "FR"
         metric.update(sr[:2], hr[:2] if fr else None)  # warm-up: builds the network, first-call overheads
         peer = per_frame_peer(name, metric.net)
@@ -175,9 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         t_tf32 = None
         results[name] = {}
         for prec in [v for v in precisions if v in metric.precisions]:  # dists offers no bf16
-            m = metric if prec == "fp32" else get_metric(name, pretrained=False, device=args.device, precision=prec) \
-                if "+" not in name else Together([get_metric(part, pretrained=False, device=args.device,
-                                                             precision=prec) for part in name.split("+")])
+            m = metric if prec == "fp32" else build(name, precision=prec)
             if m is not metric:
                 m.update(sr[:2], hr[:2] if fr else None)  # warm-up
 

@@ -339,32 +339,41 @@ def _both(lp, tl, sr, hr, sizes):
     return torch.cat(got_l), torch.cat(got_t)
 
 
+def _started(*metrics):
+    """Reset and start each metric as the runner does at the start of a clip."""
+    for m in metrics:
+        m.reset()
+        m.start({})
+    return metrics
+
+
 def test_lpips_and_tlp_share_one_trunk_pass_per_piece_and_keep_their_values():
     sr, hr = _frames(6)
     alone_l = _feed(_random("lpips"), sr, hr, [3, 3])
     alone_t = _feed(_random("tlp"), sr, hr, [3, 3])
     gc.collect()
-    lp, tl = _random("lpips"), _random("tlp")
+    lp, tl = _started(_random("lpips"), _random("tlp"))
     share = lp._share
     assert tl._share is share and lp.net is tl.net  # one network in memory
     got_l, got_t = _both(lp, tl, sr, hr, [3, 3])
     assert torch.equal(got_l, alone_l) and torch.equal(torch.nan_to_num(got_t), torch.nan_to_num(alone_t))
     assert share.forwards == 2  # one trunk pass per chunk for the pair (4 without sharing)
     assert share.stored_nbytes() == 0  # taken by the other member, then dropped
-    lp.update(sr[:3], hr[:3])  # alone in a chunk: computed, stored for tlp, never taken ...
+    lp.update(sr[:3], hr[:3])  # lpips alone on a chunk: computed and stored for tlp, still scoring ...
     assert share.stored_nbytes() > 0
-    del tl
-    gc.collect()
-    lp.update(sr[:3], hr[:3])  # ... and with one member left nothing is stored
+    assert tl.finish() is None  # ... until tlp's clip ends: nothing left to wait for
+    assert share.stored_nbytes() == 0
+    lp.update(sr[:3], hr[:3])  # with one member scoring, nothing is stored
     assert share.forwards == 4 and share.stored_nbytes() == 0
 
 
 def test_a_shared_piece_is_taken_only_for_the_same_pixels_weights_and_frames():
     sr, hr = _frames(4)
-    lp, tl = _random("lpips"), _random("tlp")
+    lp, tl = _started(_random("lpips"), _random("tlp"))
     s, h = sr.clone(), hr.clone()
     lp.update(s, h)
-    s.mul_(0.5)  # changed in place between the two metrics: the stored features no longer describe it
+    assert lp._share.stored_nbytes() > 0  # stored for tlp ...
+    s.mul_(0.5)  # ... but changed in place between the two metrics: the features no longer describe it
     got = tl.update(s, h)
     assert lp._share.forwards == 2
     del lp, tl
@@ -374,12 +383,27 @@ def test_a_shared_piece_is_taken_only_for_the_same_pixels_weights_and_frames():
     assert _random("lpips", seed=1)._share is not _random("tlp")._share
     assert _random("lpips", precision="bf16")._share is not _random("tlp")._share
     assert _random("lpips-vgg")._share is not _random("lpips")._share
-    lp, tl = _random("lpips", batch=2), _random("tlp")
+    lp, tl = _started(_random("lpips", batch=2), _random("tlp"))
     _both(lp, tl, sr, hr, [4])
     assert lp._share.forwards == 3  # lpips in two pieces, tlp in one: nothing matched
     tl.update(sr, hr)
     tl.update(sr, hr)  # fed the same tensors twice: a member never takes its own piece (as if alone)
     assert lp._share.forwards == 5
+
+
+def test_metrics_built_for_a_run_not_scoring_now_hold_no_features_back():
+    """The CLI prepares every run of ``--method a,b`` before the first starts: the second run's lpips and tlp
+    exist, idle, while the first run scores; stored features must not wait for them."""
+    sr, hr = _frames(4)
+    idle = (_random("lpips"), _random("tlp"))  # built, never started
+    lp, tl = _started(_random("lpips"), _random("tlp"))
+    share = lp._share
+    assert all(m._share is share for m in idle)
+    _both(lp, tl, sr, hr, [2, 2])
+    assert share.forwards == 2 and share.stored_nbytes() == 0
+    lp.update(sr[:2], hr[:2])
+    lp.reset()  # a reset also ends the clip for the share
+    assert share.stored_nbytes() == 0 and set(share.active) == {tl}
 
 
 def test_a_run_with_lpips_and_tlp_scores_each_as_a_run_with_it_alone(capsys, tmp_path):

@@ -77,7 +77,30 @@ def join_share(metric: LearnedMetric, trunk: str) -> Share:
     """The :mod:`.lpips_share` share of the LPIPS metrics whose network and arithmetic equal ``metric``'s."""
     key = ("lpips", trunk, metric.pretrained, None if metric.pretrained else metric.seed, metric.weights_path,
            str(metric.device), metric.precision_mode)
-    return join(metric, key)
+    return join(key)
+
+
+class SharesLPIPS:
+    """Mixin of the metrics with an LPIPS share (``self._share``): active in it from the start of a clip until
+    the clip ends or the metric is reset (see :mod:`.lpips_share`)."""
+
+    _share: Share
+
+    def start(self, meta: dict[str, Any]) -> None:
+        super().start(meta)  # type: ignore[misc]
+        self._share.enter(self)
+
+    def reset(self) -> None:
+        share = getattr(self, "_share", None)  # None while the base constructor resets
+        if share is not None:
+            share.leave(self)
+        super().reset()  # type: ignore[misc]
+
+    def finish(self) -> torch.Tensor | None:
+        try:
+            return super().finish()  # type: ignore[misc]
+        finally:
+            self._share.leave(self)
 
 
 def shared_features(metric: LearnedMetric, net: nn.Module, sr: torch.Tensor, hr: torch.Tensor,
@@ -91,7 +114,7 @@ def shared_features(metric: LearnedMetric, net: nn.Module, sr: torch.Tensor, hr:
     return metric._share.features(metric, sr, hr, piece, compute)
 
 
-class LPIPS(LearnedMetric):
+class LPIPS(SharesLPIPS, LearnedMetric):
     """LPIPS v0.1, AlexNet trunk (see the module docstring). Parameters: ``pretrained`` (false: random
     weights, plumbing/speed only), ``weights_path``, ``device``, ``batch`` (frames per forward), ``seed``
     (random init only), ``window``."""
@@ -166,7 +189,7 @@ class DISTS(LearnedMetric):
         return concat_values(out)
 
 
-class TLP(LearnedMetric):
+class TLP(SharesLPIPS, LearnedMetric):
     """TecoGAN's tLP ×100 with LPIPS-alex v0.1 (see the module docstring). Parameters as :class:`LPIPS`,
     plus ``skip_cuts`` (NaN for the pair across a scene cut, default true) and ``skip_ends`` (frames dropped
     at each end of a clip; TecoGAN uses 2; needs ``meta["frames"]``)."""
