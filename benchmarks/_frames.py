@@ -30,6 +30,13 @@ def parse_names(parser: Any, text: str, choices: tuple[str, ...]) -> list[str]:
     return names
 
 
+def to_tensor(frames: np.ndarray) -> Any:
+    """(T, H, W, 3) uint8 → (T, 3, H, W) float32 torch tensor in [0, 1], the layout the metrics take."""
+    import torch
+
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255.0)  # (T,H,W,3) -> (T,3,H,W)
+
+
 def pan_frames(n: int, width: int, height: int, margin: float = 1.2) -> np.ndarray:
     """(n, H, W, 3) uint8 frames panned a few pixels per frame over real photographs, one scene per photograph."""
     import cv2

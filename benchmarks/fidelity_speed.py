@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from _frames import log, make_frames  # sibling module: run the scripts as files
+from _frames import log, make_frames, to_tensor  # sibling module: run the scripts as files
 
 
 # -- peers --------------------------------------------------------------------------------------------------
@@ -99,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"making {args.frames} frames of {width}x{height} from skimage photographs ...")
     hr8, sr8 = make_frames(args.frames, width, height, margin=1.15)
-    to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0)  # (T,H,W,3) -> (T,3,H,W)
-    hr, sr = to_t(hr8).to(device), to_t(sr8).to(device)
+    hr, sr = to_tensor(hr8).to(device), to_tensor(sr8).to(device)
     load_before = os.getloadavg()
 
     def ours(preset: str) -> Callable[[], tuple[list[float], list[float]]]:

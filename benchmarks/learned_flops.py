@@ -23,7 +23,7 @@ import json
 import os
 import sys
 
-from _frames import log, make_frames, parse_names, parse_size  # sibling module: run the scripts as files
+from _frames import log, make_frames, parse_names, parse_size, to_tensor  # sibling module: run as files
 from learned_speed import per_frame_peer
 from metric_speed import best_of
 
@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from infvsr_bench.metrics import get_metric
 
     hr8, sr8 = make_frames(args.frames, width, height)
-    to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0)  # (T,H,W,3)->(T,3,H,W)
-    hr, sr = to_t(hr8), to_t(sr8)
+    hr, sr = to_tensor(hr8), to_tensor(sr8)
     a = torch.randn(args.matmul, args.matmul)
     b = torch.randn(args.matmul, args.matmul)
     x, w = torch.randn(16, 256, 96, 128), torch.randn(256, 256, 3, 3)

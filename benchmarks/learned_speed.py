@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _frames import log, make_frames, parse_names, parse_size  # sibling module: run the scripts as files
+from _frames import log, make_frames, parse_names, parse_size, to_tensor  # sibling module: run as files
 
 METRICS = ("lpips", "lpips-vgg", "dists", "tlp", "musiq", "clipiqa", "lpips+tlp")
 
@@ -154,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     log(f"making {args.frames} frames of {width}x{height} from skimage photographs ...")
     hr8, sr8 = make_frames(args.frames, width, height)
-    to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0).to(device)  # (T,H,W,3)->(T,3,H,W)
-    hr, sr = to_t(hr8), to_t(sr8)
+    hr, sr = to_tensor(hr8).to(device), to_tensor(sr8).to(device)
     load_before = os.getloadavg()
 
     def build(name: str, **params: Any) -> Any:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from _frames import log, make_frames  # sibling module: run the scripts as files
+from _frames import log, make_frames, to_tensor  # sibling module: run the scripts as files
 
 
 # -- peers: each takes (hr8, sr8, n) and returns per-frame (or per-pair) values -------------------------------
@@ -295,8 +295,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"making {args.frames} frames of {width}x{height} from skimage photographs ...")
     hr8, sr8 = make_frames(args.frames, width, height)
-    to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0)
-    hr, sr = to_t(hr8), to_t(sr8)
+    hr, sr = to_tensor(hr8), to_tensor(sr8)
     meta = {"clip": "bench", "frames": args.frames, "fps": 25.0, "scene_cuts": [], "chunk_boundaries": None}
     load_before = os.getloadavg()
 

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _frames import log, pan_frames  # sibling module: run the scripts as files
+from _frames import log, pan_frames, to_tensor  # sibling module: run the scripts as files
 
 
 def make_frames(n: int, width: int, height: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"making {args.frames} frames of {width}x{height} from skimage photographs ...")
     hr8, sr8 = make_frames(args.frames, width, height)
-    to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0)  # (T,H,W,3) -> (T,3,H,W)
-    hr, sr = to_t(hr8), to_t(sr8)
+    hr, sr = to_tensor(hr8), to_tensor(sr8)
 
     tmp = Path(tempfile.mkdtemp(prefix="vmaf-bench-"))
     log(f"encoding both videos as lossless FFV1 in {tmp} (not timed) ...")

@@ -73,18 +73,22 @@ def lpips_distance(model: nn.Module, a: list[torch.Tensor], b: list[torch.Tensor
     return total.flatten()
 
 
-def join_share(metric: LearnedMetric, trunk: str) -> Share:
-    """The :mod:`.lpips_share` share of the LPIPS metrics whose network and arithmetic equal ``metric``'s."""
-    key = ("lpips", trunk, metric.pretrained, None if metric.pretrained else metric.seed, metric.weights_path,
-           str(metric.device), metric.precision_mode)
-    return join(key)
-
-
 class SharesLPIPS:
-    """Mixin of the metrics with an LPIPS share (``self._share``): active in it from the start of a clip until
-    the clip ends or the metric is reset (see :mod:`.lpips_share`)."""
+    """Mixin of the metrics built on ``lpips.LPIPS`` with the ``trunk`` network: their network comes from the
+    :mod:`.lpips_share` share of the metrics whose network and arithmetic are equal (joined by
+    :meth:`join_share` at the end of the constructor), and they are active in it from the start of a clip until
+    the clip ends or the metric is reset."""
 
+    trunk: ClassVar[str] = "alex"
     _share: Share
+
+    def join_share(self: Any) -> None:
+        key = ("lpips", self.trunk, self.pretrained, None if self.pretrained else self.seed, self.weights_path,
+               str(self.device), self.precision_mode)
+        self._share = join(key)
+
+    def build(self: Any) -> nn.Module:
+        return self._share.network(lambda: build_lpips(self.trunk, self.pretrained, self.seed, self.weights_path))
 
     def start(self, meta: dict[str, Any]) -> None:
         super().start(meta)  # type: ignore[misc]
@@ -124,7 +128,6 @@ class LPIPS(SharesLPIPS, LearnedMetric):
     higher_is_better: ClassVar[bool] = False
     mode: ClassVar[str] = "FR"
     requires: ClassVar[tuple[str, ...]] = ("alexnet", "lpips-alex-v0.1")
-    trunk: ClassVar[str] = "alex"
 
     def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
                  batch: int | None = None, seed: int = 0, window: int = 100, precision: str = "fp32"):
@@ -132,10 +135,7 @@ class LPIPS(SharesLPIPS, LearnedMetric):
                          precision=precision,
                          window=window, backbone=self.trunk, lpips_version="0.1", implementation="lpips package",
                          input=LPIPS_INPUT, pooling=LPIPS_POOL)
-        self._share = join_share(self, self.trunk)
-
-    def build(self) -> nn.Module:
-        return self._share.network(lambda: build_lpips(self.trunk, self.pretrained, self.seed, self.weights_path))
+        self.join_share()
 
     def frame_values(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
         hr = check_pair(self, sr, hr)
@@ -214,10 +214,7 @@ class TLP(SharesLPIPS, LearnedMetric):
                          input=LPIPS_INPUT, pooling=LPIPS_POOL,
                          formula="100 * |LPIPS(out[t-1], out[t]) - LPIPS(gt[t-1], gt[t])|", scale=TLP_SCALE,
                          pairs=PAIR_CONVENTION, scene_cuts="nan" if skip_cuts else "scored", skip_ends=skip_ends)
-        self._share = join_share(self, "alex")
-
-    def build(self) -> nn.Module:
-        return self._share.network(lambda: build_lpips("alex", self.pretrained, self.seed, self.weights_path))
+        self.join_share()
 
     # -- state -------------------------------------------------------------------------------------
     def reset(self) -> None:
