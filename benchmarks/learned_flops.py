@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         del metric
 
     threads = torch.get_num_threads()
-    print(f"per-frame peers against dense float32, {args.frames} frames of {width}x{height}, {threads} threads, "
+    print(f"per-frame peers against dense float32 (random weights: speed only), {args.frames} frames of "
+          f"{width}x{height}, {threads} threads, "
           f"load average {os.getloadavg()[0]:.1f}; attainable: {attainable:.1f} GFLOP/s "
           f"(float32 matmul {args.matmul}^2 {mm_rate:.1f}, 3x3 conv {conv_rate:.1f})")
     print("| metric | GFLOP per frame | per-frame peer GFLOP/s | share of attainable | headroom |")
