@@ -159,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def build(name: str, **params: Any) -> Any:
         """The metric ``name`` with random weights on the device, or for ``a+b`` the pair fed together."""
-        parts = [get_metric(part, pretrained=False, device=args.device, **params) for part in name.split("+")]
+        # tlp over whole frames and every pair: the per-frame peer's values (TecoGAN's crop is a view, not a cost)
+        whole = {"tlp": {"crop": "none", "skip_ends": 0}}
+        parts = [get_metric(part, pretrained=False, device=args.device, **{**whole.get(part, {}), **params})
+                 for part in name.split("+")]
         return parts[0] if len(parts) == 1 else Together(parts)
 
     results: dict[str, dict[str, dict[str, Any]]] = {}  # metric -> precision -> row

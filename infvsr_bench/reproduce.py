@@ -75,6 +75,18 @@ SPREADS: dict[str, Spread] = {
                                     "(metrics.md §2.3); no published re-run spread"),
 }
 
+#: Method parameters ``reproduce`` sets (unless the caller sets them) so that a method's frames are what its
+#: paper scored: InfVSR's release truncates its output to uint8 and writes H.264 (CRF 15, yuv420p), and the
+#: paper's numbers were measured on that file (``models/infvsr/release_output.py``).
+PAPER_METHOD_PARAMS: dict[str, dict[str, Any]] = {
+    name: {"output": "release"} for name in ("infvsr", "infvsr-nocache", "infvsr-noref")}
+
+
+def paper_method_params(method: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The method parameters a reproduction runs with: :data:`PAPER_METHOD_PARAMS`, then ``given`` on top."""
+    return {**PAPER_METHOD_PARAMS.get(method.split(":")[0], {}), **(given or {})}
+
+
 STATUS_WITHIN, STATUS_BEYOND, STATUS_NO_SPREAD = "within spread", "BEYOND spread", "no known spread"
 
 
@@ -114,6 +126,7 @@ class Comparison:
     failed_clips: list[str] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
+    method_params: dict[str, Any] = field(default_factory=dict)  # what the method ran with (paper conventions)
 
     @property
     def flagged(self) -> list[Row]:
@@ -273,7 +286,8 @@ def reproduce(dataset: str, method: str, published_file: str | Path | None = Non
                        + "; ".join(f"{k}: {v}" for k, v in unavailable.items()))
     spec = runner.RunSpec(method=method, dataset=dataset, metrics=list(runnable.values()), out=target / "run",
                           max_frames=max_frames, device=device, resume=resume, overwrite=overwrite,
-                          verify_hashes=verify_hashes, progress=progress, method_params=dict(method_params or {}))
+                          verify_hashes=verify_hashes, progress=progress,
+                          method_params=paper_method_params(method, method_params))
     prepared = runner.prepare(spec)
     result = runner.execute(prepared)
     s = result.summary
@@ -291,7 +305,8 @@ def reproduce(dataset: str, method: str, published_file: str | Path | None = Non
     comp = Comparison(dataset=dataset, method=method, paper=cells[0].paper, published_file=str(pfile),
                       against=chosen, run_dir=str(result.run_dir), max_frames=max_frames,
                       clips_ok=s["clips"]["ok"], clips_total=s["clips"]["total"],
-                      failed_clips=list(s["clips"]["failed_ids"]), unavailable=dict(unavailable))
+                      failed_clips=list(s["clips"]["failed_ids"]), unavailable=dict(unavailable),
+                      method_params=dict(spec.method_params))
     comp.rows = compare(cells, chosen, measured, unavailable)
     write_outputs(target, comp)
     return comp
@@ -311,6 +326,10 @@ def render_markdown(c: Comparison) -> str:
              + (f"; failed: {', '.join(c.failed_clips)}" if c.failed_clips else "") + ")",
              "- difference = measured − published; flagged **BEYOND spread** when |difference| exceeds the metric's "
              "known reproducibility spread (table below). A flag is not a statistical test."]
+    if c.method_params:
+        lines.append("- method parameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(c.method_params.items()))
+                     + (" (InfVSR's release output: truncated to uint8, H.264 CRF 15 yuv420p, as the paper scored it)"
+                        if c.method_params.get("output") == "release" else ""))
     if c.max_frames:
         lines.append(f"- only the first {c.max_frames} frames of each clip were scored: not comparable with the "
                      "paper, which scores whole clips")

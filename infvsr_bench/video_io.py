@@ -160,6 +160,17 @@ class FrameReader:
 X264_PARAMS = "mbtree=0"
 
 
+def configure_x264(codec_context, crf: int, preset: str) -> None:
+    """Set a PyAV libx264 codec context up as every H.264 encode of this project is: yuv420p, ``crf``,
+    ``preset``, bitexact, :data:`X264_PARAMS`, one thread (identical bytes on every machine)."""
+    codec_context.pix_fmt = "yuv420p"
+    # mbtree=0: with x264's macroblock-tree rate control the same frames gave different bytes from run
+    # to run (3 distinct outputs in 200 encodes of 12 frames of 64x48, even with one thread; 1 in 300
+    # with mbtree=0, also under CPU load; no-asm cures it too, so an assembly path is the suspect)
+    codec_context.options = {"crf": str(crf), "preset": preset, "flags": "+bitexact", "x264-params": X264_PARAMS}
+    codec_context.thread_count = 1
+
+
 def encode_rgb(container, stream, frames: np.ndarray | None, first_pts: int | None = None,
                time_base: Fraction | None = None) -> int:
     """Encode (T, H, W, 3) uint8 RGB frames into a PyAV ``stream`` and mux the packets into ``container``
@@ -211,12 +222,7 @@ class FrameWriter:
         elif self.codec == "h264":
             s = self._container.add_stream("libx264", rate=self.fps)
             s.pix_fmt = "yuv420p"
-            # mbtree=0: with x264's macroblock-tree rate control the same frames gave different bytes from run
-            # to run (3 distinct outputs in 200 encodes of 12 frames of 64x48, even with one thread; 1 in 300
-            # with mbtree=0, also under CPU load; no-asm cures it too, so an assembly path is the suspect)
-            s.codec_context.options = {"crf": str(self._crf), "preset": self._preset, "flags": "+bitexact",
-                                       "x264-params": X264_PARAMS}
-            s.codec_context.thread_count = 1  # one thread: identical bytes on every machine
+            configure_x264(s.codec_context, self._crf, self._preset)
         else:
             raise ValueError(f"unknown codec {self.codec!r}")
         s.width, s.height = width, height

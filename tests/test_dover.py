@@ -187,9 +187,13 @@ def test_temporal_offsets_follow_the_seeded_official_draw_order():
     assert sample_indices(n, seed + 1)[0].tolist() != want_t
 
 
-def _official_views(frames_u8: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _official_views(frames_u8: torch.Tensor, seed: int, antialias: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Independent whole-video reference of dover.md §1.3-§1.5: (C, T, H, W) tensors as the official code
-    holds them, one 4-D interpolate with T as channels, the crops per clip."""
+    holds them, one 4-D interpolate with T as channels, the crops per clip. The aesthetic view as the official
+    code makes it: ``torchvision.transforms.Resize((224, 224))`` on the (T, C, H, W) uint8 frames (antialiased
+    on the pinned torchvision), or with ``antialias=False`` the training-era torchvision's plain bilinear."""
+    from torchvision import transforms
+
     tech_idx, aes_idx = sample_indices(frames_u8.shape[0], seed)
     video = frames_u8[torch.as_tensor(tech_idx)].permute(1, 0, 2, 3)  # (C, 96, H, W)
     res_h, res_w = video.shape[-2:]
@@ -209,9 +213,13 @@ def _official_views(frames_u8: torch.Tensor, seed: int) -> tuple[torch.Tensor, t
                 h0, w0 = hs[i] + int(rnd_h[i, j, t]), ws[j] + int(rnd_w[i, j, t])
                 tech[:, 32 * t:32 * t + 32, 32 * i:32 * i + 32, 32 * j:32 * j + 32] = \
                     video[:, 32 * t:32 * t + 32, h0:h0 + 32, w0:w0 + 32].float()
-    aes = frames_u8[torch.as_tensor(aes_idx)].float()  # (32, C, H, W)
-    aes = F.interpolate(aes, size=(224, 224), mode="bilinear", align_corners=False, antialias=False).round()
-    aes = aes.clamp(0, 255).permute(1, 0, 2, 3)  # (C, 32, 224, 224)
+    aes = frames_u8[torch.as_tensor(aes_idx)]  # (32, C, H, W) uint8
+    if antialias:
+        aes = transforms.Resize((224, 224))(aes).float()  # the official call, on the pinned torchvision
+    else:
+        aes = F.interpolate(aes.float(), size=(224, 224), mode="bilinear", align_corners=False,
+                            antialias=False).round().clamp(0, 255)
+    aes = aes.permute(1, 0, 2, 3)  # (C, 32, 224, 224)
     mean, std = torch.tensor(MEAN).view(3, 1, 1, 1), torch.tensor(STD).view(3, 1, 1, 1)
     tech = ((tech - mean) / std).view(3, 3, 32, 224, 224).permute(1, 0, 2, 3, 4)  # (clips, C, 32, S, S)
     aes = ((aes - mean) / std)[None]
@@ -229,6 +237,24 @@ def test_frame_by_frame_views_equal_the_whole_video_reference(n, h, w):
     torch.testing.assert_close(aes, ref_a, rtol=0, atol=1e-5)
     if h // 7 > 32:  # offsets were drawn: a different seed moves the fragments
         assert not torch.equal(spatial_offsets(h, w, 11)[0], spatial_offsets(h, w, 12)[0])
+    _, aes_old = views_of_video(frames, seed=11, antialias=False)
+    torch.testing.assert_close(aes_old, _official_views(frames, seed=11, antialias=False)[1], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("antialias", [True, False])
+def test_aesthetic_view_equals_the_official_resize_on_photographs(antialias):
+    """Real photographs larger than 224 px (the resize reduces them): ``resize_antialias=True`` equals the
+    official ``transforms.Resize((224, 224))`` on the pinned torchvision bit for bit; the two choices differ."""
+    from skimage import data
+
+    photos = [data.astronaut(), data.chelsea()[:300, :400], data.coffee()[:300, :400]]
+    u8 = torch.stack([torch.from_numpy(np.ascontiguousarray(p[:300, :400])).permute(2, 0, 1) for p in photos])
+    frames = u8[torch.arange(40) % 3]  # (40, 3, 300, 400): a 40-frame "video" of three photographs
+    _, ours = views_of_video(frames, seed=2, antialias=antialias)
+    _, want = _official_views(frames, seed=2, antialias=antialias)
+    torch.testing.assert_close(ours, want, rtol=0, atol=1e-5)  # the same uint8 levels, normalised alike
+    _, other = views_of_video(frames, seed=2, antialias=not antialias)
+    assert (other - ours).abs().max() > 0.1  # at least one level apart somewhere (1 level = 1/57 here)
 
 
 def test_windows_are_spread_over_the_whole_clip():
@@ -311,6 +337,21 @@ def test_a_lower_precision_is_a_recorded_param_and_float32_is_not():
     assert "dtype" not in exact.params and low.params["dtype"] == "bfloat16"
     a, b = _score(exact, frames, chunk=20), _score(low, frames, chunk=20)
     assert a["mean"] != b["mean"] and abs(a["mean"] - b["mean"]) < 0.05
+
+
+def test_the_aesthetic_resize_is_a_recorded_param_that_reaches_the_views(tiny):
+    """``resize_antialias`` (default true, the official code on the pinned torchvision) is in the params, so
+    runs with either choice never share a column; on frames larger than 224 px the scores differ."""
+    assert get_metric("dover", preset="tiny", pretrained=False).params["resize_antialias"] is True
+    with pytest.raises(BadInput, match="resize_antialias"):
+        get_metric("dover", preset="tiny", pretrained=False, resize_antialias="yes")
+    frames = _video(40, 240, 300)
+    on = _score(_tiny_metric(tiny, window_frames=40, windows=1), frames, chunk=40)
+    off_metric = _tiny_metric(tiny, window_frames=40, windows=1, resize_antialias=False)
+    assert off_metric.params["resize_antialias"] is False
+    off = _score(off_metric, frames, chunk=40)
+    assert on["extra"]["technical_raw"] == off["extra"]["technical_raw"]  # only the aesthetic view changed
+    assert on["extra"]["aesthetic_raw"] != off["extra"]["aesthetic_raw"]
 
 class _StubModel:
     """Cheap stand-in for the network: scores are view means (the buffer logic is what is under test)."""

@@ -76,6 +76,28 @@ def test_forward_resizes_and_normalises_inside():
         torch.testing.assert_close(enc(frame), enc.image_proj(enc.visual_encoder(x)))
 
 
+@pytest.mark.parametrize("photo", ["astronaut", "coffee"])
+def test_reference_frame_is_resized_as_the_release_does(photo):
+    """The release prepares the reference frame with ``transforms.Compose([Resize((384, 384), BILINEAR),
+    Normalize(ImageNet)])`` on ``(uint8 / 255 * 2 - 1) / 2 + 0.5``; on the pinned torchvision Resize
+    antialiases. Real photographs larger than 384 px: our preprocessing equals it; a plain bilinear resize
+    (what the port did before) is far from it."""
+    from skimage import data
+    from torchvision import transforms
+
+    u8 = torch.from_numpy(getattr(data, photo)()).permute(2, 0, 1)[None]  # (1, 3, H, W), H and W > 384
+    frame = (u8.float().div(255).mul(2).sub(1)) / 2 + 0.5  # the release's reference frame in [0, 1]
+    release = transforms.Compose([transforms.Resize((384, 384), interpolation=transforms.InterpolationMode.BILINEAR),
+                                  transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])(frame)
+    enc = build_visual_encoder("swin-l-ram", device="meta")  # preprocessing needs no weights
+    ours = enc.preprocess(frame)
+    torch.testing.assert_close(ours, release, rtol=0, atol=1e-6)
+    aliased = F.interpolate(frame, size=(384, 384), mode="bilinear", align_corners=False)
+    aliased = (aliased - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
+        [0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    assert (aliased - release).abs().max() > 0.3  # the old convention: a different guidance frame
+
+
 def _lora_tensors(enc, r=8, seed=0):
     g = torch.Generator().manual_seed(seed)
     out = {}

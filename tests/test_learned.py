@@ -85,8 +85,13 @@ def _frames(n: int, h: int = 40, w: int = 56, seed: int = 0) -> tuple[torch.Tens
     return sr, hr
 
 
+#: tLP over whole frames and every pair in the tests of its arithmetic, streaming and sharing (TecoGAN's default
+#: crop needs frames of at least 48 px a side and drops pairs at the ends: tested on its own)
+WHOLE_CLIP = {"tlp": {"crop": "none", "skip_ends": 0}}
+
+
 def _random(name: str, **kw):
-    return get_metric(name, pretrained=False, **kw)
+    return get_metric(name, pretrained=False, **{**WHOLE_CLIP.get(name, {}), **kw})
 
 
 def _feed(metric, sr, hr, sizes):
@@ -434,6 +439,39 @@ def test_tlp_scene_cuts_and_ends():
     assert np.isnan(v[[0, 1, 2, 4, 5]]).all() and not np.isnan(v[3])  # only the pair (2, 3) is inside
     with pytest.raises(BadInput):
         _random("tlp", skip_ends=-1)
+    with pytest.raises(BadInput, match="crop"):
+        _random("tlp", crop="middle")
+
+
+def test_tlp_default_is_tecogans_recipe():
+    """Default tLP = TecoGAN's metrics.py loop (frames cropped by its crop_8x8 before LPIPS, 2 frames dropped at
+    each end, |d(out) - d(gt)| x 100), rebuilt here around the lpips package with the same seeded weights."""
+    import lpips
+
+    from .test_temporal import tecogan_crop_8x8
+
+    sr, hr = _frames(8, h=70, w=100)
+    m = get_metric("tlp", pretrained=False, seed=4)
+    assert (m.params["crop"], m.params["skip_ends"]) == ("tecogan", 2)
+    m.start({"frames": 8})
+    ours = torch.cat([m.update(sr[:3], hr[:3]), m.update(sr[3:], hr[3:])])
+    with torch.random.fork_rng():
+        torch.manual_seed(4)
+        ref = lpips.LPIPS(pretrained=False, net="alex", version="0.1", pnet_rand=True, verbose=False).eval()
+    crop = lambda x: torch.from_numpy(tecogan_crop_8x8(x.permute(1, 2, 0).numpy())).permute(2, 0, 1)[None]
+    want = []
+    with torch.no_grad():
+        for i in range(3, 6):  # TecoGAN: frames 2 .. N-3, a value for each after the first kept one
+            d_out = ref(crop(sr[i - 1]), crop(sr[i]), normalize=True).item()
+            d_gt = ref(crop(hr[i - 1]), crop(hr[i]), normalize=True).item()
+            want.append(abs(d_out - d_gt) * 100.0)
+    assert torch.isnan(ours[[0, 1, 2, 6, 7]]).all()
+    assert torch.allclose(ours[3:6], torch.tensor(want, dtype=torch.float64), rtol=1e-4, atol=1e-6)
+    whole = _random("tlp", seed=4)
+    whole_v = whole.update(sr, hr)[3:6]
+    assert (whole_v - ours[3:6]).abs().max() > 1e-3  # the crop is a different number
+    with pytest.raises(BadInput, match="48"):
+        get_metric("tlp", pretrained=False, skip_ends=0).update(sr[:2, :, :40, :40], hr[:2, :, :40, :40])
 
 
 # -- input checks --------------------------------------------------------------------------------------------
@@ -497,7 +535,7 @@ def no_weights(monkeypatch, tmp_path):
 def test_no_learned_metric_scores_without_its_weights(no_weights):
     sr, hr = _frames(2)
     for name in LEARNED:
-        m = get_metric(name)
+        m = get_metric(name, **WHOLE_CLIP.get(name, {}))
         missing = weights.missing(m.requires)
         assert missing, name
         wanted = weights.get(next(w for w in m.requires if w in missing)).filename  # the first one it loads

@@ -32,7 +32,8 @@ def _frames(n: int = 6, h: int = 192, w: int = 256) -> tuple[torch.Tensor, torch
 
 
 def _values(name: str, device: str, sr: torch.Tensor, hr: torch.Tensor, **kw) -> np.ndarray:
-    m = get_metric(name, pretrained=False, device=device, **kw)
+    whole = {"crop": "none", "skip_ends": 0} if name == "tlp" else {}  # every pair, no clip length needed
+    m = get_metric(name, pretrained=False, device=device, **{**whole, **kw})
     fr = m.mode == "FR"
     return m.update(sr.to(device), hr.to(device) if fr else None).cpu().numpy()
 

@@ -253,6 +253,22 @@ def test_reproduce_on_udm10_standin_and_leaderboard_track(raw, tmp_path, capsys)
         assert code == 2 and "lpips" in one_line_error(err) and not (tmp_path / "x").exists()
 
 
+def test_reproduce_scores_infvsr_as_its_release_outputs_it():
+    """InfVSR's paper scored the release's truncated, H.264-coded output: reproduce runs the method so (unless
+    the caller says otherwise); other methods run as given."""
+    from infvsr_bench.methods import get_method
+
+    assert rp.paper_method_params("infvsr") == {"output": "release"}
+    assert rp.paper_method_params("infvsr-noref", {"dtype": "fp32"}) == {"output": "release", "dtype": "fp32"}
+    assert rp.paper_method_params("infvsr", {"output": "round"}) == {"output": "round"}
+    assert rp.paper_method_params("bicubic") == {}
+    m = get_method("infvsr", preset="tiny", random_weights=True, **rp.paper_method_params("infvsr"))
+    assert m.params["output"] == "release"
+    c = rp.Comparison(dataset="udm10", method="infvsr", paper="InfVSR", published_file="t.csv", against=["InfVSR"],
+                      run_dir=None, max_frames=None, method_params={"output": "release"})
+    assert "`output=release` (InfVSR's release output" in rp.render_markdown(c)
+
+
 def test_reproduce_accepts_another_papers_table(raw, tmp_path, capsys):
     """A published file per paper: its own methods and metric set (flicker has no known spread)."""
     _pair(raw / "UDM10" / "GT", raw / "UDM10" / "LQ", "a", 3)

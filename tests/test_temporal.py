@@ -33,6 +33,13 @@ from infvsr_bench.metrics.temporal import tecogan_crop_box, warp_error
 from .helpers import photo_frames, torch_threads
 
 CPU_METRICS = ("ewarp-dis", "ewarp-ref", "tof", "flicker")
+#: tOF over whole frames and every pair: what the tests of its streaming, cuts and formula use (TecoGAN's
+#: default crop needs frames of at least 48 px a side and drops pairs at the ends; tested on its own below)
+WHOLE_CLIP = {"tof": {"crop": "none", "skip_ends": 0}}
+
+
+def _metric(name: str, **params):
+    return get_metric(name, **{**WHOLE_CLIP.get(name, {}), **params})
 
 
 # -- inputs -----------------------------------------------------------------------------------------------
@@ -292,13 +299,13 @@ def test_flicker_is_one_on_a_static_video_and_matches_numpy():
 def test_tof_is_zero_for_the_reference_and_positive_when_the_output_jitters():
     gt_u8 = _pan(6, 2, 4, h=64, w=96)
     gt = _tensor(gt_u8)
-    assert np.all(get_metric("tof").update(gt, gt).numpy()[1:] == 0.0)
+    assert np.all(_metric("tof").update(gt, gt).numpy()[1:] == 0.0)
     # output: the same crops, each displaced by a random ±2 px jitter
     rng = np.random.default_rng(3)
     img = data.astronaut()
     jit = np.stack([img[60 + 2 * i + a:60 + 2 * i + a + 64, 40 + 4 * i + b:40 + 4 * i + b + 96]
                     for i, (a, b) in enumerate(rng.integers(-2, 3, size=(6, 2)))])
-    vals = get_metric("tof").update(_tensor(jit), gt).numpy()
+    vals = _metric("tof").update(_tensor(jit), gt).numpy()
     assert np.all(vals[1:] > 0.3), vals
     # the same numbers from a TecoGAN-style loop written here (gray → Farnebäck per pair → mean L2)
     gray = lambda f: cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
@@ -310,20 +317,56 @@ def test_tof_is_zero_for_the_reference_and_positive_when_the_output_jitters():
     np.testing.assert_allclose(vals[1:], want, rtol=1e-12)
 
 
-def test_tof_tecogan_crop_and_skip_ends():
+def tecogan_crop_8x8(img: np.ndarray) -> np.ndarray:
+    """TecoGAN ``metrics.py``'s ``crop_8x8``, rewritten: each side cut to a multiple of 32 leaving >= 16 px,
+    the kept block centred."""
+    h, w = img.shape[:2]
+    ch, cw = (h // 32) * 32, (w // 32) * 32
+    while ch > h - 16:
+        ch -= 32
+    while cw > w - 16:
+        cw -= 32
+    y, x = (h - ch) // 2, (w - cw) // 2
+    return img[y:y + ch, x:x + cw]
+
+
+def tecogan_tof(out: np.ndarray, tar: np.ndarray, cutfr: int = 2) -> list[float]:
+    """TecoGAN ``metrics.py``'s tOF loop, rewritten: frames cutfr .. N-cutfr-1, a value for every frame after
+    the first kept one, Farneback on uncropped greys, the flows cropped, float32 throughout."""
+    vals, prev = [], None
+    for i in range(cutfr, len(tar) - cutfr):
+        og, tg = cv2.cvtColor(out[i], cv2.COLOR_RGB2GRAY), cv2.cvtColor(tar[i], cv2.COLOR_RGB2GRAY)
+        if i > cutfr:
+            t_of = tecogan_crop_8x8(cv2.calcOpticalFlowFarneback(prev[1], tg, None, 0.5, 3, 15, 3, 5, 1.2, 0))
+            o_of = tecogan_crop_8x8(cv2.calcOpticalFlowFarneback(prev[0], og, None, 0.5, 3, 15, 3, 5, 1.2, 0))
+            d = np.absolute(t_of - o_of)
+            vals.append(float(np.sqrt(np.sum(d * d, axis=-1)).mean()))
+        prev = (og, tg)
+    return vals
+
+
+def test_tof_default_is_tecogans_recipe():
+    """Default tOF = TecoGAN's metrics.py (crop of the flows, 2 frames dropped at each end) on a real clip;
+    whole frames (crop="none", skip_ends=0) are a different number."""
     assert tecogan_crop_box(540, 960) == (14, 526, 16, 944)
     assert tecogan_crop_box(64, 96) == (16, 48, 16, 80)
-    gt = _tensor(_pan(8, 2, 4, h=64, w=96))
-    out = (gt + 0.02 * torch.randn(gt.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
-    out = (out * 255).round() / 255
-    meta = {"clip": "c", "frames": 8, "fps": 25.0, "scene_cuts": [], "chunk_boundaries": None}
-    full = _feed(get_metric("tof"), out, gt, 8, meta)
-    skipped = _feed(get_metric("tof", skip_ends=2), out, gt, 3, meta)
-    # TecoGAN drops frames 0, 1 and 6, 7: pairs (2,3), (3,4), (4,5) remain, reported at 3, 4, 5
-    assert np.isnan(skipped[[0, 1, 2, 6, 7]]).all()
-    np.testing.assert_array_equal(skipped[3:6], full[3:6])
-    cropped = get_metric("tof", crop="tecogan").update(out, gt).numpy()
-    assert not np.array_equal(cropped[1:], full[1:]) and np.all(cropped[1:] > 0)
+    for h, w in ((540, 960), (64, 96), (100, 150)):
+        y0, y1, x0, x1 = tecogan_crop_box(h, w)
+        assert tecogan_crop_8x8(np.zeros((h, w))).shape == (y1 - y0, x1 - x0)
+    gt8 = _pan(9, 2, 3, h=100, w=150)
+    rng = np.random.default_rng(0)
+    out8 = np.clip(gt8 + rng.normal(0, 6, gt8.shape), 0, 255).round().astype(np.uint8)
+    meta = {"clip": "c", "frames": 9, "fps": 25.0, "scene_cuts": [], "chunk_boundaries": None}
+    ours = _feed(get_metric("tof"), _tensor(out8), _tensor(gt8), 4, meta)
+    want = tecogan_tof(out8, gt8)  # pairs (2,3) .. (5,6): reported at 3 .. 6
+    assert len(want) == 4 and np.isnan(ours[[0, 1, 2, 7, 8]]).all()
+    np.testing.assert_allclose(ours[3:7], want, rtol=1e-6)  # TecoGAN's float32 vs our float64
+    whole = _feed(_metric("tof"), _tensor(out8), _tensor(gt8), 4, meta)
+    assert np.abs(whole[3:7] / ours[3:7] - 1).max() > 1e-3
+    p = get_metric("tof").params
+    assert (p["crop"], p["skip_ends"]) == ("tecogan", 2)
+    with pytest.raises(BadInput, match="48"):
+        get_metric("tof", skip_ends=0).update(_tensor(gt8[:3, :40, :40]), _tensor(gt8[:3, :40, :40]))
 
 
 # -- streaming --------------------------------------------------------------------------------------------
@@ -333,9 +376,9 @@ def test_chunks_of_three_equal_one_chunk_of_ten(name):
     rng = np.random.default_rng(4)
     sr = (hr + torch.from_numpy(rng.normal(0, 0.02, hr.shape)).float()).clamp(0, 1)
     sr = (sr * 255).round() / 255
-    whole = _feed(get_metric(name), sr, hr, 10)
-    chunked = _feed(get_metric(name), sr, hr, 3)
-    single = _feed(get_metric(name), sr, hr, 1)
+    whole = _feed(_metric(name), sr, hr, 10)
+    chunked = _feed(_metric(name), sr, hr, 3)
+    single = _feed(_metric(name), sr, hr, 1)
     assert math.isnan(whole[0]) and not np.isnan(whole[1:]).any()
     np.testing.assert_array_equal(chunked, whole)
     np.testing.assert_array_equal(single, whole)
@@ -346,13 +389,13 @@ def test_scene_cut_gives_nan_at_the_cut_frame(name):
     frames = np.concatenate([photo_frames(4, 48, 64, seed=0), photo_frames(4, 48, 64, seed=9)])
     x = _tensor(frames)
     meta = {"clip": "c", "frames": 8, "fps": 25.0, "scene_cuts": [4], "chunk_boundaries": None}
-    vals = _feed(get_metric(name), x, x if name != "tof" else x.flip(0), 3, meta)
+    vals = _feed(_metric(name), x, x if name != "tof" else x.flip(0), 3, meta)
     assert np.isnan(vals[[0, 4]]).all() and not np.isnan(vals[[1, 2, 3, 5, 6, 7]]).any()
-    scored = _feed(get_metric(name, skip_cuts=False), x, x if name != "tof" else x.flip(0), 3, meta)
+    scored = _feed(_metric(name, skip_cuts=False), x, x if name != "tof" else x.flip(0), 3, meta)
     assert not np.isnan(scored[4])
     np.testing.assert_array_equal(np.delete(scored, 4), np.delete(vals, 4))
-    assert get_metric(name).params["scene_cuts"] == "nan"
-    assert get_metric(name, skip_cuts=False).params["scene_cuts"] == "scored"
+    assert _metric(name).params["scene_cuts"] == "nan"
+    assert _metric(name, skip_cuts=False).params["scene_cuts"] == "scored"
 
 
 @pytest.mark.parametrize("name", CPU_METRICS)
@@ -360,7 +403,7 @@ def test_carry_is_one_frame_and_owns_its_memory(name):
     """The carried state after 3 chunks equals that after 1 (bounded), and no carried tensor is a view that
     keeps a whole chunk alive."""
     x = _tensor(photo_frames(12, 48, 64, seed=1))
-    m = get_metric(name)
+    m = _metric(name)
 
     def carry_bytes():
         total = 0
@@ -453,7 +496,7 @@ def test_declared_conventions():
     raft = get_metric("ewarp-raft", pretrained=False).params
     assert (raft["flow"], raft["raft_iters"], raft["resize"]) == ("torchvision-raft_large", 20, 0.5)
     tof = get_metric("tof").params
-    assert (tof["crop"], tof["skip_ends"], tof["farneback_params"]) == ("none", 0, [0.5, 3, 15, 3, 5, 1.2, 0])
+    assert (tof["crop"], tof["skip_ends"], tof["farneback_params"]) == ("tecogan", 2, [0.5, 3, 15, 3, 5, 1.2, 0])
 
 
 def test_bad_input_is_rejected():
@@ -470,7 +513,7 @@ def test_bad_input_is_rejected():
     x = _tensor(photo_frames(2, 48, 64))
     for name in ("ewarp-ref", "tof"):
         with pytest.raises(ValueError, match="HR"):
-            get_metric(name).update(x)
+            _metric(name).update(x)
     with pytest.raises(BadInput, match="at least"):
         get_metric("ewarp-dis").update(x[:, :, :20, :20])
     with pytest.raises(BadInput, match="meta"):

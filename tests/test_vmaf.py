@@ -101,6 +101,27 @@ def test_matches_libvmaf_run_directly_on_files(tmp_path, frames):
     assert out["extra"]["min"] <= out["extra"]["perc5"] <= out["extra"]["harmonic_mean"] <= out["mean"]
 
 
+def test_bt601_is_what_plain_ffmpeg_gives_on_png_frames(tmp_path, frames):
+    """``ffmpeg -i dis%03d.png -i ref%03d.png -lavfi libvmaf`` — what most people run on frame folders — lets
+    ffmpeg convert the RGB images itself, with its default BT.601 matrix: ``matrix=bt601`` gives its numbers
+    exactly; the default BT.709 does not."""
+    import cv2
+
+    hr, sr = frames[0][:6], frames[1][:6]
+    for i, (r, d) in enumerate(zip(hr, sr)):
+        cv2.imwrite(str(tmp_path / f"ref{i:03d}.png"), r[..., ::-1])  # cv2 writes BGR
+        cv2.imwrite(str(tmp_path / f"dis{i:03d}.png"), d[..., ::-1])
+    res = subprocess.run([_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", "dis%03d.png",
+                          "-i", "ref%03d.png", "-lavfi", "libvmaf=log_fmt=json:log_path=plain.json", "-f", "null",
+                          "-"], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    plain = np.array([f["metrics"]["vmaf"] for f in json.loads((tmp_path / "plain.json").read_text())["frames"]])
+    assert plain.size == 6
+    np.testing.assert_array_equal(_run(get_metric("vmaf", matrix="bt601"), sr, hr, chunk=4), plain)
+    assert np.abs(_run(get_metric("vmaf"), sr, hr, chunk=4) - plain).max() > 1e-3
+    assert "ffmpeg's default for RGB input" in get_metric("vmaf", matrix="bt601").params["conversion"]
+
+
 def test_identical_inputs_score_100_after_the_first_frame(frames):
     hr, _ = frames
     values = _run(get_metric("vmaf"), hr, hr, chunk=8)

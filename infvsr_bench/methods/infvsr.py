@@ -14,7 +14,11 @@ Parameters (``--method infvsr:key=value`` / ``get_method("infvsr", key=value)``)
   records say so and no quality number is ever shown for it;
 * ``scene_detection`` (default on), ``scene_threshold`` / ``reference_threshold`` (27), ``window_chunks``
   (1), ``sink_frames`` (0), ``exact_release`` (bf16 timestep, default on), ``dtype`` (``auto``: bf16 on
-  CUDA, fp32 on CPU; or ``bf16`` / ``fp32``).
+  CUDA, fp32 on CPU; or ``bf16`` / ``fp32``);
+* ``output`` — ``round`` (default: the frames the model computed, rounded to 8 bits by the runner, as for
+  every method) or ``release`` (what the release hands over and the paper scored: truncated to uint8 and
+  passed through H.264 CRF 15 yuv420p, :mod:`~infvsr_bench.models.infvsr.release_output`; recorded as
+  ``params["output"]``; ``reproduce`` uses it).
 
 Chunk boundaries: without scene detection the schedule (9, then 12, ...) is known up front and
 :meth:`chunk_boundaries` returns it. With scene detection the true schedule depends on the cuts the detector
@@ -36,6 +40,7 @@ from .base import MethodInfo
 log = logging.getLogger(__name__)
 
 SCENE_LOOKBEHIND = 15
+OUTPUTS = ("round", "release")
 _DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp32": torch.float32, "float32": torch.float32,
            "fp16": torch.float16, "float16": torch.float16}
 
@@ -69,7 +74,7 @@ class InfVSR:
     def __init__(self, preset: str = "infvsr-1.3b", weights_dir: str | None = None, random_weights: bool = False,
                  scene_detection: bool = True, scene_threshold: float = 27.0, reference_threshold: float = 27.0,
                  window_chunks: int = 1, sink_frames: int = 0, exact_release: bool = True, dtype: str = "auto",
-                 scale: int = 4):
+                 scale: int = 4, output: str = "round"):
         from ..models.infvsr.load import PRESETS
 
         if preset not in PRESETS:
@@ -96,6 +101,11 @@ class InfVSR:
                        "dtype": dtype, "use_cache": self.use_cache, "use_reference": self.use_reference}
         if scale != 4:
             self.params["scale"] = scale
+        if output not in OUTPUTS:
+            raise BadInput(f"infvsr output {output!r} unknown ({', '.join(OUTPUTS)})")
+        if output != "round":  # the benchmark's convention is not recorded, as before this option existed
+            self.params["output"] = output
+        self._release = None  # release_output.ReleaseOutput of the clip, with output=release
         self.info = MethodInfo(name=self.name, scale=scale, causal=True, chunk_frames=12,
                                delay_frames=SCENE_LOOKBEHIND if self.scene_detection else 0,
                                random_weights=self.random_weights, track="online")
@@ -166,6 +176,10 @@ class InfVSR:
         self.chunker.reset(float(self._meta.get("fps") or 30.0))
         self.pipeline.reset()
         self._declared = None
+        if self.params.get("output") == "release":
+            from ..models.infvsr.release_output import ReleaseOutput
+
+            self._release = ReleaseOutput(fps=float(self._meta.get("fps") or 30.0))
 
     def _run(self, chunks) -> torch.Tensor:
         outs = [self.pipeline.process(c) for c in chunks]
@@ -174,10 +188,15 @@ class InfVSR:
         return torch.cat(outs) if len(outs) > 1 else outs[0]
 
     def step(self, lr_chunk: torch.Tensor) -> torch.Tensor:
-        return self._run(self.chunker.push(lr_chunk))
+        out = self._run(self.chunker.push(lr_chunk))
+        return out if self._release is None else self._release.push(out)
 
     def flush(self) -> torch.Tensor:
-        return self._run(self.chunker.finish())
+        out = self._run(self.chunker.finish())
+        if self._release is None:
+            return out
+        parts = [y for y in (self._release.push(out), self._release.finish()) if y.numel()]
+        return torch.cat(parts) if parts else out
 
     # ------------------------------------------------------------------------------------ reporting
     def chunk_boundaries(self, n: int) -> list[int]:

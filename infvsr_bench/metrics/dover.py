@@ -91,7 +91,9 @@ class DOVERMetric(StreamingMetric):
     only), ``preset`` (``dover``; ``tiny`` only with random weights, for tests), ``weights_path`` (an
     explicit ``DOVER.pth``, checked at construction), ``device`` (where the network runs; not a recorded
     param), ``dtype`` (the network's float type: ``float16`` / ``bfloat16`` change values beyond rounding,
-    so they are recorded params; ``float32``, the default, is not).
+    so they are recorded params; ``float32``, the default, is not), ``resize_antialias`` (the aesthetic
+    view's resize: true, the default, is what the official code's ``torchvision.transforms.Resize`` does on
+    torchvision >= 0.17, the pinned version; false is the training-era torchvision behaviour; recorded).
     """
 
     name: ClassVar[str] = "dover"
@@ -104,7 +106,7 @@ class DOVERMetric(StreamingMetric):
 
     def __init__(self, seed: int = 0, windows: int = 8, window_frames: int = 240, samples: int = 1,
                  pretrained: bool = True, preset: str = "dover", weights_path: str | None = None,
-                 device: str = "cpu", dtype: str = "float32", window: int = 100):
+                 device: str = "cpu", dtype: str = "float32", resize_antialias: bool = True, window: int = 100):
         for label, value, low in (("seed", seed, 0), ("windows", windows, 1), ("window_frames", window_frames, 1),
                                   ("samples", samples, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -115,9 +117,12 @@ class DOVERMetric(StreamingMetric):
             raise BadInput(f"dover: unknown preset {preset!r} (known: {', '.join(PRESETS)})")
         if preset != "dover" and pretrained:
             raise BadInput(f"dover: preset {preset!r} has no released weights; use pretrained=False")
+        if not isinstance(resize_antialias, bool):
+            raise BadInput(f"dover: resize_antialias must be true or false, got {resize_antialias!r}")
         if dtype not in ("float32", "float16", "bfloat16"):
             raise BadInput(f"dover: dtype must be float32, float16 or bfloat16, got {dtype!r}")
         self.seed, self.n_windows, self.window_frames, self.samples = seed, windows, window_frames, samples
+        self.resize_antialias = resize_antialias
         self.preset, self.pretrained = preset, bool(pretrained)
         self.weights_path = weights_path  # not a param: the file is identified by its sha256
         self.device = torch.device(device)
@@ -130,7 +135,7 @@ class DOVERMetric(StreamingMetric):
             weights.resolve("dover", weights_path)
         self._model: Any = None
         super().__init__(window=window, seed=seed, windows=windows, window_frames=window_frames, samples=samples,
-                         preset=preset, pretrained=self.pretrained)
+                         preset=preset, pretrained=self.pretrained, resize_antialias=resize_antialias)
         if not self.pretrained:
             self.params["random_weights"] = True
         if dtype != "float32":  # a lower precision is its own convention
@@ -143,7 +148,9 @@ class DOVERMetric(StreamingMetric):
     def describe(self) -> dict[str, Any]:
         out = super().describe()
         out["views"] = {"technical": "3 clips x 32 frames, stride 2; 7x7 fragments of 32x32 px (224x224)",
-                        "aesthetic": "32 frames, squashed to 224x224, bilinear, antialias off, rounded",
+                        "aesthetic": "32 frames, squashed to 224x224, bilinear, "
+                                     + ("antialias (torchvision Resize >= 0.17)" if self.resize_antialias
+                                        else "antialias off (torchvision < 0.17)") + ", rounded",
                         "fusion": "sigmoid(0.6104*(t-0.1107)/0.07355 + 0.3896*(a+0.08285)/0.03774)",
                         "input": "uint8 (frames rounded to the 8-bit grid)"}
         out["licence"] = "DOVER.pth: S-Lab License 1.0, non-commercial"
@@ -219,7 +226,8 @@ class DOVERMetric(StreamingMetric):
         if not win.buffers:
             from ..models.dover.views import ViewBuffer, sample_indices
 
-            win.buffers = [ViewBuffer(*sample_indices(win.length, s), seed=s) for s in win.seeds]
+            win.buffers = [ViewBuffer(*sample_indices(win.length, s), seed=s, antialias=self.resize_antialias)
+                           for s in win.seeds]
         u8 = None
         for buf in win.buffers:
             if (buf.tech_idx == f - win.start).any() or (buf.aes_idx == f - win.start).any():

@@ -10,8 +10,10 @@
     [0, 1] at native resolution. Lower is better (pyiqa's ``lower_better``).
 ``tlp`` — TecoGAN's tLP, ``100 · |LPIPS(out_{t−1}, out_t) − LPIPS(gt_{t−1}, gt_t)|`` with LPIPS-alex v0.1,
     reported at frame t (frame 0 of a clip is NaN; the pair across a scene cut is NaN unless
-    ``skip_cuts=False``; ``skip_ends`` drops that many frames at each end as TecoGAN does with 2 — off by
-    default and recorded). Lower is better.
+    ``skip_cuts=False``). By default as TecoGAN's ``metrics.py``: the frames are centre-cropped
+    (``crop="tecogan"``, its ``crop_8x8``) before LPIPS and 2 frames are dropped at each end of a clip
+    (``skip_ends=2``); ``crop="none"``/``skip_ends=0`` score whole frames and every pair. Recorded. Lower is
+    better.
 
 How they run: a chunk's output and reference frames go through the network together (one forward of 2T
 images for LPIPS, or ``batch`` frames at a time). tLP computes each frame's LPIPS features **once** — a frame
@@ -33,7 +35,7 @@ from ..errors import BadInput
 from .learned import LearnedMetric, concat_values
 from .learned_nets import build_dists, build_lpips
 from .lpips_share import Share, join
-from .temporal import PAIR_CONVENTION, check_skip_ends, inside_ends
+from .temporal import PAIR_CONVENTION, check_crop, check_skip_ends, inside_ends, tecogan_crop_box
 
 LPIPS_INPUT = "RGB in [0, 1] mapped to [-1, 1] (2x - 1), LPIPS scaling layer, native resolution"
 LPIPS_POOL = "per layer: unit-normalised features, squared difference, linear head, spatial mean; summed"
@@ -80,11 +82,14 @@ class SharesLPIPS:
     the clip ends or the metric is reset."""
 
     trunk: ClassVar[str] = "alex"
+    #: which pixels of a frame the metric feeds the trunk; members of a share must agree (a cropped tLP and a
+    #: whole-frame LPIPS have no features in common)
+    view: str = "whole frame"
     _share: Share
 
     def join_share(self: Any) -> None:
         key = ("lpips", self.trunk, self.pretrained, None if self.pretrained else self.seed, self.weights_path,
-               str(self.device), self.precision_mode)
+               str(self.device), self.precision_mode, self.view)
         self._share = join(key)
 
     def build(self: Any) -> nn.Module:
@@ -191,8 +196,9 @@ class DISTS(LearnedMetric):
 
 class TLP(SharesLPIPS, LearnedMetric):
     """TecoGAN's tLP ×100 with LPIPS-alex v0.1 (see the module docstring). Parameters as :class:`LPIPS`,
-    plus ``skip_cuts`` (NaN for the pair across a scene cut, default true) and ``skip_ends`` (frames dropped
-    at each end of a clip; TecoGAN uses 2; needs ``meta["frames"]``)."""
+    plus ``skip_cuts`` (NaN for the pair across a scene cut, default true), ``crop`` ("tecogan", the default:
+    TecoGAN's centre crop of the frames, at least 48×48 | "none") and ``skip_ends`` (frames dropped at each
+    end of a clip, default 2 as TecoGAN; needs ``meta["frames"]``, which the runner gives)."""
 
     name: ClassVar[str] = "tlp"
     version: ClassVar[str] = "1"
@@ -203,17 +209,20 @@ class TLP(SharesLPIPS, LearnedMetric):
     unit: ClassVar[str] = "x100"
 
     def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
-                 batch: int | None = None, seed: int = 0, skip_cuts: bool = True, skip_ends: int = 0,
-                 window: int = 100, precision: str = "fp32"):
+                 batch: int | None = None, seed: int = 0, skip_cuts: bool = True, crop: str = "tecogan",
+                 skip_ends: int = 2, window: int = 100, precision: str = "fp32"):
         if not isinstance(skip_cuts, bool):
             raise BadInput(f"tlp: skip_cuts must be true or false, got {skip_cuts!r}")
         self.skip_cuts, self.skip_ends = skip_cuts, check_skip_ends("tlp", skip_ends)
+        self.crop = check_crop("tlp", crop)
+        self.view = "whole frame" if self.crop == "none" else f"crop {self.crop}"
         super().__init__(pretrained=pretrained, weights_path=weights_path, device=device, batch=batch, seed=seed,
                          precision=precision,
                          window=window, backbone="alex", lpips_version="0.1", implementation="lpips package",
                          input=LPIPS_INPUT, pooling=LPIPS_POOL,
                          formula="100 * |LPIPS(out[t-1], out[t]) - LPIPS(gt[t-1], gt[t])|", scale=TLP_SCALE,
-                         pairs=PAIR_CONVENTION, scene_cuts="nan" if skip_cuts else "scored", skip_ends=skip_ends)
+                         pairs=PAIR_CONVENTION, scene_cuts="nan" if skip_cuts else "scored", crop=self.crop,
+                         skip_ends=skip_ends)
         self.join_share()
 
     # -- state -------------------------------------------------------------------------------------
@@ -244,6 +253,9 @@ class TLP(SharesLPIPS, LearnedMetric):
     # -- per chunk ---------------------------------------------------------------------------------
     def frame_values(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
         hr = check_pair(self, sr, hr)
+        if self.crop == "tecogan":
+            y0, y1, x0, x1 = tecogan_crop_box(sr.shape[-2], sr.shape[-1], self.name)
+            sr, hr = sr[..., y0:y1, x0:x1], hr[..., y0:y1, x0:x1]  # (T, 3, H, W) -> (T, 3, y1 - y0, x1 - x0)
         n = sr.shape[0]
         out = torch.full((n,), math.nan, dtype=torch.float64)
         net = self.net

@@ -10,7 +10,9 @@ streaming contract (``reference/metrics.md`` §2.2):
   its own writer thread with a queue of at most :data:`QUEUE_CHUNKS` chunks, so neither pipe can starve
   the other and memory stays at a few chunks whatever the clip length. No video file is ever written.
 * **Colour conversion inside ffmpeg**, recorded in :attr:`params`: RGB → Y'CbCr with the BT.709 matrix
-  (``matrix="bt709"``, default; ``"bt601"`` on request), limited ("tv", 16–235) range, 4:2:0
+  (``matrix="bt709"``, default: the matrix of HD video) or BT.601 (``matrix="bt601"``: what ffmpeg uses
+  when it converts RGB input itself, as in ``ffmpeg -i dis.png -i ref.png -lavfi libvmaf``; that command's
+  per-frame numbers are reproduced exactly, tested), limited ("tv", 16–235) range, 4:2:0
   (``pix_fmt="yuv420p"``, default, the format VMAF models were trained on; ``"yuv444p"`` on request).
   swscale runs with ``accurate_rnd+full_chroma_int+bitexact`` so the same bytes come out on every CPU.
   The vmaf_v0.6.1 features read the luma plane only, so the matrix matters (pure blue is Y'=32 under
@@ -72,6 +74,9 @@ log = logging.getLogger(__name__)
 MODELS = ("vmaf_v0.6.1", "vmaf_v0.6.1neg", "vmaf_4k_v0.6.1")
 #: RGB → Y'CbCr matrices (swscale names); range is always limited (16–235 luma).
 MATRICES = ("bt709", "bt601")
+#: How a matrix is named in the recorded conversion: BT.601 is what ffmpeg picks when it converts RGB input
+#: (PNG frames) for libvmaf by itself, so ``ffmpeg -i dis.png -i ref.png -lavfi libvmaf`` scores are BT.601.
+MATRIX_NOTES = {"bt709": "", "bt601": " (ffmpeg's default for RGB input)"}
 PIX_FMTS = ("yuv420p", "yuv444p")
 #: swscale flags of the conversion: exact rounding, full chroma interpolation, CPU-independent output.
 SWS_FLAGS = "accurate_rnd+full_chroma_int+bitexact"
@@ -390,7 +395,8 @@ class VMAF(StreamingMetric):
         # everything that identifies the numbers (the executable's path does not; its versions do)
         self.params = {
             "model": model, "matrix": matrix, "range": "limited", "pix_fmt": pix_fmt,
-            "conversion": f"rgb24 -> {pix_fmt}, {matrix.upper()} matrix, limited range, swscale {SWS_FLAGS}",
+            "conversion": f"rgb24 -> {pix_fmt}, {matrix.upper()} matrix{MATRIX_NOTES[matrix]}, limited range, "
+                          f"swscale {SWS_FLAGS}",
             "threads": threads, "subsample": 1, "pool": "mean",
             "ffmpeg": versions["ffmpeg"], "libvmaf": versions["libvmaf"],
         }

@@ -14,8 +14,11 @@ long clip). For a span of ``n`` frames:
   seeded with the same seed. Frames whose short side is below 224 are first upsampled by the factor
   ``1/ratio`` (bilinear, no antialias) and cast back to uint8 by truncation; crops still use the original
   grid (so they sit in the top-left of the enlarged frame, as in the official code).
-* **Aesthetic view** (§1.4): each sampled frame squashed to 224×224, bilinear, ``antialias=False`` (the
-  training-era torchvision behaviour), rounded to uint8.
+* **Aesthetic view** (§1.4): each sampled frame squashed to 224×224, bilinear, rounded to uint8. The
+  official code calls ``torchvision.transforms.Resize((224, 224))`` on the uint8 frames, which antialiases
+  since torchvision 0.17 (the pinned version does): ``antialias=True`` (default) is what the official code
+  computes today, bit for bit (tested against ``Resize`` itself); ``antialias=False`` is the training-era
+  torchvision behaviour (the checkpoint was trained with it). The two differ only when a frame is reduced.
 * **Normalisation** (§1.5): ImageNet mean/std on the 0–255 scale; views are laid out (clips, 3, 32, 224, 224).
 
 Every step is per frame, so a streaming caller crops each frame as it arrives and never holds more than
@@ -133,10 +136,11 @@ def fragment_mosaic(frame: torch.Tensor, res_h: int, res_w: int, off_h: torch.Te
     return out
 
 
-def resize_view(frame: torch.Tensor) -> torch.Tensor:
-    """(3, H, W) uint8 → (3, 224, 224) uint8: squash, bilinear, no antialias, rounded."""
+def resize_view(frame: torch.Tensor, antialias: bool = True) -> torch.Tensor:
+    """(3, H, W) uint8 → (3, 224, 224) uint8: squash, bilinear, antialiased or not (module docstring),
+    rounded (torchvision's ``Resize`` on uint8 rounds its float result the same way)."""
     x = F.interpolate(frame[None].float(), size=(SIZE, SIZE), mode="bilinear", align_corners=False,
-                      antialias=False)
+                      antialias=antialias)
     return x.round_().clamp_(0, 255).to(torch.uint8)[0]
 
 
@@ -154,10 +158,11 @@ class ViewBuffer:
     """The sampled views of one span, filled frame by frame (memory: 128 × 3 × 224 × 224 uint8 ≈ 19 MB).
 
     ``tech_idx`` / ``aes_idx`` are the span-relative indices from :func:`sample_indices`; ``seed`` also
-    seeds the spatial offsets, drawn when the first frame shows the resolution."""
+    seeds the spatial offsets, drawn when the first frame shows the resolution; ``antialias``: the aesthetic
+    view's resize (:func:`resize_view`)."""
 
-    def __init__(self, tech_idx: np.ndarray, aes_idx: np.ndarray, seed: int):
-        self.tech_idx, self.aes_idx, self.seed = tech_idx, aes_idx, seed
+    def __init__(self, tech_idx: np.ndarray, aes_idx: np.ndarray, seed: int, antialias: bool = True):
+        self.tech_idx, self.aes_idx, self.seed, self.antialias = tech_idx, aes_idx, seed, antialias
         self.tech = torch.zeros((len(tech_idx), 3, SIZE, SIZE), dtype=torch.uint8)
         self.aes = torch.zeros((len(aes_idx), 3, SIZE, SIZE), dtype=torch.uint8)
         self.filled = 0
@@ -193,7 +198,7 @@ class ViewBuffer:
                 clip = p // CLIP_FRAMES
                 self.tech[p] = fragment_mosaic(big, h, w, self.offsets[0][:, :, clip], self.offsets[1][:, :, clip])
         if apos.size:
-            self.aes[apos.tolist()] = resize_view(frame)  # one resize for every slot that samples this frame
+            self.aes[apos.tolist()] = resize_view(frame, self.antialias)  # one resize for every slot that samples this frame
         self.filled += int(tpos.size + apos.size)
 
     def inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,11 +208,11 @@ class ViewBuffer:
         return (normalise(self.tech, len(self.tech_idx) // CLIP_FRAMES), normalise(self.aes, 1))
 
 
-def views_of_video(frames: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def views_of_video(frames: torch.Tensor, seed: int, antialias: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference path: the normalised views of a whole (T, 3, H, W) uint8 video held in memory (tests and
     short clips; the metric streams through :class:`ViewBuffer` instead)."""
     tech, aes = sample_indices(frames.shape[0], seed)
-    buf = ViewBuffer(tech, aes, seed)
+    buf = ViewBuffer(tech, aes, seed, antialias)
     for rel in sorted(set(tech.tolist()) | set(aes.tolist())):
         buf.add(rel, frames[rel])
     return buf.inputs()

@@ -10,8 +10,11 @@ two stages, 32-d output, for tests). The module has the children ``visual_encode
 that the filtered RAM state dict loads strictly under its own names.
 
 Input convention (the release's): an LR frame (B, 3, H, W) in [0, 1] is resized to the backbone's size
-with bilinear interpolation (``align_corners=False``, no antialias) and ImageNet-normalised inside
-:meth:`VisualEncoder.forward`.
+(384×384) and ImageNet-normalised inside :meth:`VisualEncoder.forward`. The release does it with
+``torchvision.transforms.Resize((384, 384), BILINEAR)`` on the float frame, which on torchvision >= 0.17 (the
+pinned version) is bilinear with ``align_corners=False`` **and antialiasing**; we call the same interpolation
+(tested equal to ``Resize`` itself). Antialiasing only matters for frames larger than 384 px, where a plain
+bilinear resize would show the encoder a different, aliased guidance frame.
 """
 from __future__ import annotations
 
@@ -56,11 +59,12 @@ class VisualEncoder(nn.Module):
         return 1 + self.cfg.out_grid ** 2
 
     def preprocess(self, frame: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [0, 1] → (B, 3, S, S) bilinear-resized, ImageNet-normalised, in the model dtype."""
+        """(B, 3, H, W) in [0, 1] → (B, 3, S, S) resized as the release's ``transforms.Resize`` (bilinear,
+        antialiased), ImageNet-normalised, in the model dtype."""
         if frame.ndim != 4 or frame.shape[1] != 3:
             raise ValueError(f"visual encoder expects (B, 3, H, W) frames, got {tuple(frame.shape)}")
         s = self.cfg.img_size
-        x = F.interpolate(frame.float(), size=(s, s), mode="bilinear", align_corners=False)
+        x = F.interpolate(frame.float(), size=(s, s), mode="bilinear", align_corners=False, antialias=True)
         mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
         return ((x - mean) / std).to(self.image_proj.weight.dtype)
