@@ -5,7 +5,6 @@ Exit codes: 0 ok; 1 a clip failed at run time (recorded, the run went on) or a c
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -123,6 +122,7 @@ def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resu
                               max_frames=max_frames, device=device, resume=resume, overwrite=overwrite,
                               verify_hashes=not no_verify, progress=sys.stderr.isatty(), method_params=mparams)
         prepared.append(runner.prepare(spec, runs_root=runs_root))
+    runner.hold(prepared)  # every run folder is this process's alone (else exit 2) before any work starts
     if ray_opts is None:
         results = [runner.execute(p) for p in prepared]
     else:
@@ -131,7 +131,9 @@ def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resu
         with engine_ray.session(ray_opts):  # one cluster connection for every method
             results = [engine_ray.execute(p, ray_opts) for p in prepared]
     if as_json:
-        click.echo(json.dumps([r.summary for r in results], indent=2, sort_keys=True, default=str))
+        from .records import dumps
+
+        click.echo(dumps([r.summary for r in results]))  # strict JSON: NaN and infinities become null
     else:
         for r in results:
             click.echo(_summary_text(r))

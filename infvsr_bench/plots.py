@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import records
+from .names import slug
 from .report import is_random
 
 
@@ -104,7 +105,7 @@ def metric_over_time(runs: list[dict[str, Any]], label: str, out: Path, window: 
     ds = runs[0]["summary"]["dataset"]
     fig.suptitle(f"{label} over time on {ds['name']} ({ds['degradation']}); {arrow}", fontsize=12)
     fig.tight_layout()
-    path = Path(out) / f"{label.replace(':', '_')}-over-time.png"
+    path = Path(out) / f"{slug(label)}-over-time.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -181,7 +182,7 @@ def quality_vs_speed(runs: list[dict[str, Any]], label: str, out: Path) -> Path 
     ax.set_title(f"Quality against speed: {label}; bubble area ~ parameters")
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    path = Path(out) / f"quality-vs-speed-{label.replace(':', '_')}.png"
+    path = Path(out) / f"quality-vs-speed-{slug(label)}.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
