@@ -220,13 +220,16 @@ def leaderboard(runs_root, output, check):
               help="Folder for the PNGs [the single run's plots/ folder, else ./plots].")
 def plot(runs, out):
     """Draw metric-over-time, similarity-vs-gap and quality-vs-speed figures for RUN folder(s)."""
-    from . import plots
+    from . import plots, regression
 
     for r in runs:
-        if not (r / "summary.json").is_file():
-            raise BadInput(f"no summary.json in {r}: not a finished run folder")
+        regression.load_summary(r)  # a finished run folder with a readable summary, else one line, exit 2
     target = out or (runs[0] / "plots" if len(runs) == 1 else Path("plots"))
-    for path in plots.plot_runs(list(runs), target):
+    written = plots.plot_runs(list(runs), target)
+    if not written:
+        raise BadInput(f"nothing to draw: {', '.join(map(str, runs))} "
+                       f"{'holds' if len(runs) == 1 else 'hold'} no finished clip with a score")
+    for path in written:
         click.echo(str(path))
 
 
@@ -235,13 +238,14 @@ def plot(runs, out):
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="Run folder to check.")
 @click.option("--tolerance", "tolerances", multiple=True, help="METRIC=ABS, absolute tolerance (default 1e-6).")
 @click.option("--update", is_flag=True, help="Write the baseline from the run instead of checking.")
-def check(baseline, run_dir, tolerances, update):
+@click.option("--allow-incomplete", is_flag=True, help="With --update: accept a run with failed or missing clips.")
+def check(baseline, run_dir, tolerances, update, allow_incomplete):
     """Compare a run's summary with a committed baseline; exit 1 if any number moved beyond tolerance."""
     from . import records, regression
 
     summary = regression.load_summary(run_dir)
     if update:
-        records.write_json(baseline, regression.baseline_from_summary(summary))
+        records.write_json(baseline, regression.baseline_from_summary(summary, allow_incomplete))
         click.echo(f"baseline written: {baseline}")
         return
     if not baseline.is_file():
@@ -250,6 +254,8 @@ def check(baseline, run_dir, tolerances, update):
         base = records.read_json(baseline)
     except ValueError as exc:
         raise BadInput(f"baseline {baseline} is not valid JSON: {exc}") from exc
+    if not isinstance(base, dict) or not isinstance(base.get("metrics"), dict):
+        raise BadInput(f"baseline {baseline} is not a baseline (no 'metrics' object); write one with --update")
     rows, problems = regression.compare(base, summary, regression.parse_tolerances(tolerances))
     click.echo(regression.render(rows, problems))
     if problems or not all(r.ok for r in rows):

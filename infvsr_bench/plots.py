@@ -216,8 +216,9 @@ def memory_vs_length(bench_json: Path, out: Path) -> Path:
 
 
 def plot_runs(run_dirs: list[Path], out: Path) -> list[Path]:
-    """Every figure that the given runs support, written into ``out``."""
+    """Every figure that the given runs support, written into ``out`` (none: ``out`` is not left behind)."""
     out = Path(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     runs = [_load_run(d) for d in run_dirs]
     labels: list[str] = []
@@ -226,4 +227,7 @@ def plot_runs(run_dirs: list[Path], out: Path) -> list[Path]:
     written = [metric_over_time(runs, lb, out) for lb in labels]
     written.append(similarity_vs_gap(runs, out))
     written += [quality_vs_speed(runs, lb, out) for lb in labels]
-    return [p for p in written if p is not None]
+    written = [p for p in written if p is not None]
+    if not written and created:
+        out.rmdir()
+    return written

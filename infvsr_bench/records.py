@@ -234,6 +234,35 @@ def frames_intact(run_dir: str | os.PathLike, rec: dict[str, Any]) -> bool:
         return False
 
 
+#: what a summary.json must hold for the leaderboard, check and plot to read it: section -> keys
+_SUMMARY_KEYS = {"method": ("name", "track"), "dataset": ("name", "degradation", "manifest_sha256"),
+                 "clips": ("ok", "total"), "metrics": (), "conventions": ()}
+_METRIC_KEYS = ("label", "name", "version", "params", "higher_is_better", "mean", "ci95")
+
+
+def read_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """A run's summary.json, checked for what its readers rely on; ValueError with one line naming the file
+    and the first problem (truncated JSON, not an object, a section or a key missing)."""
+    try:
+        s = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable summary ({str(exc).splitlines()[0]})") from None
+    if not isinstance(s, dict):
+        raise ValueError(f"{path}: not a summary (a JSON {type(s).__name__}, not an object)")
+    if "max_frames" not in s:
+        raise ValueError(f"{path}: not a summary (no 'max_frames')")
+    for section, keys in _SUMMARY_KEYS.items():
+        if not isinstance(s.get(section), dict):
+            raise ValueError(f"{path}: not a summary (no '{section}' object)")
+        missing = [k for k in keys if k not in s[section]]
+        if missing:
+            raise ValueError(f"{path}: not a summary ('{section}' lacks {', '.join(missing)})")
+    for label, m in s["metrics"].items():
+        if not isinstance(m, dict) or any(k not in m for k in _METRIC_KEYS):
+            raise ValueError(f"{path}: not a summary (metric {label!r} is malformed)")
+    return s
+
+
 def find_summaries(root: str | os.PathLike) -> Iterable[Path]:
     """Every summary.json under a folder, in a stable order."""
     return sorted(Path(root).rglob("summary.json"))

@@ -149,7 +149,8 @@ def build_method(spec: RunSpec) -> Method:
 def _split_by_weights(metrics: list[StreamingMetric], explicit: bool
                       ) -> tuple[list[StreamingMetric], dict[str, str]]:
     """Drop metrics whose weight files are absent. Asked for by name: that is bad input (exit 2, before
-    any work). Part of the default set: listed as unavailable with the reason, never zero-filled."""
+    any work). Part of the default set: listed as unavailable with the reason, never zero-filled. A weight
+    file that is present but damaged (wrong hash, a directory, unreadable) is bad input either way."""
     kept, unavailable = [], {}
     for m in metrics:
         need = tuple(getattr(m, "requires", ()) or ())
@@ -164,7 +165,7 @@ def _split_by_weights(metrics: list[StreamingMetric], explicit: bool
                 weights.resolve(wid, explicit_path)
             kept.append(m)
             continue
-        missing = weights.missing(need)
+        missing = weights.absent(need)  # a damaged file (wrong hash, a directory) raises: never skipped
         if not missing:
             kept.append(m)
             continue

@@ -59,8 +59,12 @@ FETCH_TIMEOUT_S = 20.0
 
 class WeightsHashMismatch(WeightsNotFound):
     """A weight file is present but its sha256 is not the published one (corrupt, truncated or a different
-    release). A subclass of WeightsNotFound: whoever treats a missing file as "metric unavailable" treats a
-    wrong one the same way, with this message as the reason."""
+    release). Unlike an absent file, never a reason to skip a metric quietly: :func:`absent` raises it."""
+
+
+class WeightsNotAFile(WeightsHashMismatch):
+    """Something that is not a file (a directory) sits where a weight file is looked for: present but
+    unusable, like a wrong hash, not "missing"."""
 
 
 class WeightsFormatError(BadInput):
@@ -437,7 +441,7 @@ def _find(entry: WeightFile, path: str | os.PathLike | None) -> tuple[Path | Non
     """The first present candidate file (not yet checked) and the full list that was searched."""
     cands = _candidates(entry, path)
     for p, label in cands:
-        if p.is_file():
+        if p.exists():  # a directory here too: _verify says what it is rather than looking past it
             log.debug("weight %s: found %s (%s)", entry.id, p, label)
             return p, cands
     if path is not None:
@@ -464,6 +468,10 @@ def file_sha256(path: str | os.PathLike, *, fresh: bool = False) -> str:
 
 def _verify(entry: WeightFile, path: Path, *, fresh: bool = False) -> tuple[str, str]:
     """Check a present file; returns (check kind, sha256) or raises :class:`WeightsHashMismatch`."""
+    if not path.is_file():
+        what = "directory" if path.is_dir() else "special file"
+        raise WeightsNotAFile(f"weight path {path} for {entry.id!r} is a {what}, not the file {entry.filename}: "
+                              f"remove it or put the file there")
     digest = file_sha256(path, fresh=fresh)
     if entry.sha256:
         if digest != entry.sha256.lower():
@@ -547,6 +555,8 @@ def locate(weight_id: str, path: str | os.PathLike | None = None, *, fresh: bool
         return Located(entry.id, "missing", None, entry.check, None, looked, _not_found_message(entry, cands))
     try:
         check, digest = _verify(entry, found, fresh=fresh)
+    except WeightsNotAFile as exc:
+        return Located(entry.id, "unreadable", found, entry.check, None, looked, str(exc))
     except WeightsHashMismatch as exc:
         return Located(entry.id, "bad-hash", found, entry.check, None, looked, str(exc))
     except OSError as exc:
@@ -566,6 +576,23 @@ def missing(ids: Iterable[str]) -> dict[str, str]:
             reasons[weight_id] = str(exc)
         except OSError as exc:  # present but unreadable (permissions, I/O error)
             reasons[weight_id] = f"weight {weight_id!r} could not be read: {exc}"
+    return reasons
+
+
+def absent(ids: Iterable[str]) -> dict[str, str]:
+    """id → one-line reason for every id with no file anywhere (or not in the table). A file that is present
+    but unusable — wrong hash, not a file, unreadable — is not "absent": it raises (:class:`WeightsNotFound`
+    naming the file), so a run never skips a metric quietly because its file is damaged."""
+    reasons: dict[str, str] = {}
+    for weight_id in ids:
+        try:
+            resolve(weight_id)
+        except WeightsHashMismatch:
+            raise
+        except (WeightsNotFound, UnknownName) as exc:
+            reasons[weight_id] = str(exc)
+        except OSError as exc:  # present but unreadable (permissions, I/O error)
+            raise WeightsNotFound(f"weight file for {weight_id!r} could not be read: {exc}") from exc
     return reasons
 
 
