@@ -46,6 +46,17 @@ def comparability_key(dataset: dict[str, Any], metrics: list[dict[str, Any]], co
     })
 
 
+def incomplete(summary: dict[str, Any]) -> str | None:
+    """Why a run's summary does not cover its whole dataset (failed or missing clips: its means are over
+    fewer clips, so never level with a complete run's), or None when every clip finished."""
+    c = summary["clips"]
+    if c["ok"] >= c["total"]:
+        return None
+    return (f"{c['ok']} of {c['total']} clips finished ({c.get('failed', 0)} failed"
+            + (f": {', '.join(c['failed_ids'])}" if c.get("failed_ids") else "")
+            + f", {c.get('pending', 0)} missing)")
+
+
 def summarize_metric(clip_means: list[float], drifts: list[float]) -> dict[str, Any]:
     vals = [v for v in clip_means if v is not None and math.isfinite(v)]
     lo, hi = bootstrap_ci(vals)

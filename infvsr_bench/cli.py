@@ -5,7 +5,6 @@ Exit codes: 0 ok; 1 a clip failed at run time (recorded, the run went on) or a c
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -123,6 +122,7 @@ def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resu
                               max_frames=max_frames, device=device, resume=resume, overwrite=overwrite,
                               verify_hashes=not no_verify, progress=sys.stderr.isatty(), method_params=mparams)
         prepared.append(runner.prepare(spec, runs_root=runs_root))
+    runner.hold(prepared)  # every run folder is this process's alone (else exit 2) before any work starts
     if ray_opts is None:
         results = [runner.execute(p) for p in prepared]
     else:
@@ -131,7 +131,9 @@ def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resu
         with engine_ray.session(ray_opts):  # one cluster connection for every method
             results = [engine_ray.execute(p, ray_opts) for p in prepared]
     if as_json:
-        click.echo(json.dumps([r.summary for r in results], indent=2, sort_keys=True, default=str))
+        from .records import dumps
+
+        click.echo(dumps([r.summary for r in results]))  # strict JSON: NaN and infinities become null
     else:
         for r in results:
             click.echo(_summary_text(r))
@@ -218,13 +220,16 @@ def leaderboard(runs_root, output, check):
               help="Folder for the PNGs [the single run's plots/ folder, else ./plots].")
 def plot(runs, out):
     """Draw metric-over-time, similarity-vs-gap and quality-vs-speed figures for RUN folder(s)."""
-    from . import plots
+    from . import plots, regression
 
     for r in runs:
-        if not (r / "summary.json").is_file():
-            raise BadInput(f"no summary.json in {r}: not a finished run folder")
+        regression.load_summary(r)  # a finished run folder with a readable summary, else one line, exit 2
     target = out or (runs[0] / "plots" if len(runs) == 1 else Path("plots"))
-    for path in plots.plot_runs(list(runs), target):
+    written = plots.plot_runs(list(runs), target)
+    if not written:
+        raise BadInput(f"nothing to draw: {', '.join(map(str, runs))} "
+                       f"{'holds' if len(runs) == 1 else 'hold'} no finished clip with a score")
+    for path in written:
         click.echo(str(path))
 
 
@@ -233,13 +238,14 @@ def plot(runs, out):
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="Run folder to check.")
 @click.option("--tolerance", "tolerances", multiple=True, help="METRIC=ABS, absolute tolerance (default 1e-6).")
 @click.option("--update", is_flag=True, help="Write the baseline from the run instead of checking.")
-def check(baseline, run_dir, tolerances, update):
+@click.option("--allow-incomplete", is_flag=True, help="With --update: accept a run with failed or missing clips.")
+def check(baseline, run_dir, tolerances, update, allow_incomplete):
     """Compare a run's summary with a committed baseline; exit 1 if any number moved beyond tolerance."""
     from . import records, regression
 
     summary = regression.load_summary(run_dir)
     if update:
-        records.write_json(baseline, regression.baseline_from_summary(summary))
+        records.write_json(baseline, regression.baseline_from_summary(summary, allow_incomplete))
         click.echo(f"baseline written: {baseline}")
         return
     if not baseline.is_file():
@@ -248,6 +254,8 @@ def check(baseline, run_dir, tolerances, update):
         base = records.read_json(baseline)
     except ValueError as exc:
         raise BadInput(f"baseline {baseline} is not valid JSON: {exc}") from exc
+    if not isinstance(base, dict) or not isinstance(base.get("metrics"), dict):
+        raise BadInput(f"baseline {baseline} is not a baseline (no 'metrics' object); write one with --update")
     rows, problems = regression.compare(base, summary, regression.parse_tolerances(tolerances))
     click.echo(regression.render(rows, problems))
     if problems or not all(r.ok for r in rows):

@@ -22,6 +22,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -33,6 +34,7 @@ from typing import Any
 import tomllib
 
 from .errors import BadInput, DatasetIntegrityError, UnknownName, VideoError
+from .names import SAFE_NAME, is_safe
 from .records import atomic_write_text, sha256_file
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ _KEYS.update({"frames": _FRAME_KEYS, "lr-frames": _FRAME_KEYS})
 _GIVEN_LR = ("lr-videos", "frames", "lr-frames")  # sources whose LR is given, not degraded here
 _CLIP_KEYS = {"id", "photos", "frames", "cuts", "scene_length", "motion", "layers"}
 _LAYER_KEYS = {"photo", "photos", "shape", "size", "period", "max_speed", "spin", "feather", "opacity"}
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME_RE = SAFE_NAME
 
 
 # ---------------------------------------------------------------------------------------------- recipes
@@ -232,7 +234,7 @@ def _source_files(rec: Recipe) -> list[Path]:
     files = sorted(p for p in folder.glob(rec.data.get("pattern", "*")) if p.is_file() and p.suffix.lower() in exts)
     if not files:
         raise _fail(rec, f"no videos ({', '.join(exts)}) in {folder}")
-    ids = [re.sub(r"[^A-Za-z0-9._-]", "-", p.stem).lstrip("-._") or "clip" for p in files]
+    ids = [clip_id(p.stem) for p in files]
     if len(set(ids)) != len(ids):
         raise _fail(rec, f"two videos in {folder} map to the same clip id")
     return files
@@ -301,7 +303,7 @@ def detect_cuts(path: str | os.PathLike, threshold: float = 27.0, min_scene_len:
 
 def clip_id(name: str) -> str:
     """A clip id from a file or folder name: characters outside ``[A-Za-z0-9._-]`` become ``-``."""
-    return re.sub(r"[^A-Za-z0-9._-]", "-", name).lstrip("-._") or "clip"
+    return re.sub(r"[^A-Za-z0-9._-]", "-", name).lstrip("-._")[:128] or "clip"
 
 
 def _entry(root: Path, path: Path, width: int, height: int) -> dict[str, Any]:
@@ -443,6 +445,8 @@ def build(recipe: str | os.PathLike | Recipe, max_frames: int | None = None,
 _TOP_TYPES: dict[str, Any] = {"schema": int, "name": str, "recipe": dict, "recipe_sha256": str, "seed": int,
                               "scale": int, "degradation": str, "degradation_params": dict, "has_hr": bool,
                               "max_frames": (int, type(None)), "clips": list}
+_CLIP_TYPES: dict[str, Any] = {"id": str, "frames": int, "fps": (int, float), "scene_cuts": list,
+                               "hr": (dict, type(None)), "lr": dict}
 _FILE_TYPES: dict[str, Any] = {"path": str, "width": int, "height": int, "sha256": str}
 
 
@@ -450,8 +454,60 @@ def _schema_error(path: Path, msg: str) -> DatasetIntegrityError:
     return DatasetIntegrityError(f"manifest {path}: {msg}")
 
 
+def _check_fields(p: Path, where: str, obj: Any, types: dict[str, Any]) -> None:
+    """Every field of ``types`` present in ``obj`` with its type (bool is not a number here); names the first
+    that is not."""
+    if not isinstance(obj, dict):
+        raise _schema_error(p, f"{where} is not a JSON object")
+    for key, typ in types.items():
+        if key not in obj:
+            raise _schema_error(p, f"{where}: field {key!r} is missing")
+        v = obj[key]
+        if not isinstance(v, typ) or (isinstance(v, bool) and typ is not bool):
+            raise _schema_error(p, f"{where}: field {key!r} has the wrong type ({type(v).__name__})")
+
+
+def _check_clip(p: Path, i: int, c: Any, has_hr: bool, seen: set[str]) -> None:
+    """One clip entry: fields and types, a safe unique id (it names files), possible numbers, scene cuts
+    strictly increasing inside the clip, file entries relative to the dataset folder."""
+    _check_fields(p, f"clip entry {i}", c, _CLIP_TYPES)
+    cid = c["id"]
+    if not is_safe(cid):
+        raise _schema_error(p, f"clip entry {i}: id {cid!r} is not a safe name (it must match "
+                               f"{SAFE_NAME.pattern})")
+    if cid in seen:
+        raise _schema_error(p, f"clip id {cid!r} appears twice")
+    seen.add(cid)
+    if c["frames"] < 1:
+        raise _schema_error(p, f"clip {cid}: frames must be at least 1, got {c['frames']}")
+    if not (math.isfinite(c["fps"]) and c["fps"] > 0):
+        raise _schema_error(p, f"clip {cid}: fps must be a positive number, got {c['fps']}")
+    cuts = c["scene_cuts"]
+    if any(isinstance(x, bool) or not isinstance(x, int) for x in cuts) or any(
+            b <= a for a, b in zip(cuts, cuts[1:])):
+        raise _schema_error(p, f"clip {cid}: scene_cuts {cuts} must be strictly increasing frame numbers")
+    if cuts and not 0 < cuts[0] <= cuts[-1] < c["frames"]:
+        raise _schema_error(p, f"clip {cid}: scene_cuts {cuts} outside 1..{c['frames'] - 1}")
+    if (c["hr"] is not None) != has_hr:
+        raise _schema_error(p, f"clip {cid}: hr must be {'an entry' if has_hr else 'null'} "
+                               f"when has_hr is {str(has_hr).lower()}")
+    for role in ("hr", "lr"):
+        e = c[role]
+        if e is None:
+            continue
+        _check_fields(p, f"clip {cid}: {role}", e, _FILE_TYPES)
+        if e["width"] < 1 or e["height"] < 1:
+            raise _schema_error(p, f"clip {cid}: {role} size {e['width']}x{e['height']} is impossible")
+        rel = Path(e["path"])
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise _schema_error(p, f"clip {cid}: {role} path {e['path']!r} must lie inside the dataset folder")
+
+
 def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a ``manifest.json`` (or the folder holding it), check its schema, add ``root``/``manifest_sha256``."""
+    """Read a ``manifest.json`` (or the folder holding it), check its schema, add ``root``/``manifest_sha256``.
+
+    Everything the runner relies on is checked here, once, with the offending field named: top-level fields,
+    a safe dataset name, at least one clip, and each clip entry (:func:`_check_clip`)."""
     p = Path(path).expanduser()
     if p.is_dir():
         p = p / "manifest.json"
@@ -466,21 +522,16 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
         raise _schema_error(p, "not a JSON object")
     if m.get("schema") != SCHEMA:
         raise _schema_error(p, f"schema {m.get('schema')!r} is not the supported schema {SCHEMA}")
-    for key, typ in _TOP_TYPES.items():
-        if key not in m or not isinstance(m[key], typ):
-            raise _schema_error(p, f"key {key!r} missing or of the wrong type")
+    _check_fields(p, "top level", m, _TOP_TYPES)
+    if not is_safe(m["name"]):
+        raise _schema_error(p, f"dataset name {m['name']!r} is not a safe name (it must match {SAFE_NAME.pattern})")
+    if m["scale"] < 1:
+        raise _schema_error(p, f"scale must be at least 1, got {m['scale']}")
+    if not m["clips"]:
+        raise _schema_error(p, "the clip list is empty")
+    seen: set[str] = set()
     for i, c in enumerate(m["clips"]):
-        ok = (isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("frames"), int)
-              and isinstance(c.get("fps"), (int, float)) and isinstance(c.get("scene_cuts"), list)
-              and "hr" in c and (c["hr"] is None or isinstance(c["hr"], dict)) and isinstance(c.get("lr"), dict))
-        for role in ("hr", "lr"):
-            if ok and c[role] is not None:
-                ok = all(isinstance(c[role].get(k), t) for k, t in _FILE_TYPES.items())
-        if not ok:
-            raise _schema_error(p, f"clip entry {i} is malformed")
-        if (c["hr"] is not None) != m["has_hr"]:
-            raise _schema_error(p, f"clip {c['id']}: hr must be {'an entry' if m['has_hr'] else 'null'} "
-                                   f"when has_hr is {str(m['has_hr']).lower()}")
+        _check_clip(p, i, c, m["has_hr"], seen)
     m["root"] = str(p.parent.resolve())
     m["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
     return m

@@ -262,12 +262,15 @@ def run_clips(p: runner.PreparedRun, todo: list[dict[str, Any]], opts: RayOption
 def execute(p: runner.PreparedRun, opts: RayOptions) -> runner.RunResult:
     """:func:`infvsr_bench.runner.execute` on Ray: same folder, same records, same summary."""
     check_options(opts, p.spec.device)
-    with session(opts):
-        pool_size(opts, p.spec.device, 1)  # a cluster that cannot hold one task: bad input, before any writing
-        todo, skipped = runner.begin(p)
-        if todo:
-            run_clips(p, todo, opts)
-    return runner.finish(p, skipped)
+    try:
+        with session(opts):
+            pool_size(opts, p.spec.device, 1)  # a cluster that cannot hold one task: bad input, before writing
+            todo, skipped = runner.begin(p)
+            if todo:
+                run_clips(p, todo, opts)
+        return runner.finish(p, skipped)
+    finally:
+        runner.release(p)
 
 
 # ---------------------------------------------------------------------------------------------- datasets

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import records
+from .names import slug
 from .report import is_random
 
 
@@ -104,7 +105,7 @@ def metric_over_time(runs: list[dict[str, Any]], label: str, out: Path, window: 
     ds = runs[0]["summary"]["dataset"]
     fig.suptitle(f"{label} over time on {ds['name']} ({ds['degradation']}); {arrow}", fontsize=12)
     fig.tight_layout()
-    path = Path(out) / f"{label.replace(':', '_')}-over-time.png"
+    path = Path(out) / f"{slug(label)}-over-time.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -181,7 +182,7 @@ def quality_vs_speed(runs: list[dict[str, Any]], label: str, out: Path) -> Path 
     ax.set_title(f"Quality against speed: {label}; bubble area ~ parameters")
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    path = Path(out) / f"quality-vs-speed-{label.replace(':', '_')}.png"
+    path = Path(out) / f"quality-vs-speed-{slug(label)}.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -215,8 +216,9 @@ def memory_vs_length(bench_json: Path, out: Path) -> Path:
 
 
 def plot_runs(run_dirs: list[Path], out: Path) -> list[Path]:
-    """Every figure that the given runs support, written into ``out``."""
+    """Every figure that the given runs support, written into ``out`` (none: ``out`` is not left behind)."""
     out = Path(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     runs = [_load_run(d) for d in run_dirs]
     labels: list[str] = []
@@ -225,4 +227,7 @@ def plot_runs(run_dirs: list[Path], out: Path) -> list[Path]:
     written = [metric_over_time(runs, lb, out) for lb in labels]
     written.append(similarity_vs_gap(runs, out))
     written += [quality_vs_speed(runs, lb, out) for lb in labels]
-    return [p for p in written if p is not None]
+    written = [p for p in written if p is not None]
+    if not written and created:
+        out.rmdir()
+    return written

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from . import aggregate, datasets, provenance, records
+from . import aggregate, datasets, provenance, records, runlock
 from .errors import BadInput, MethodError, WeightsNotFound
 from .methods import Method, get_method
 from .metrics import DEFAULT_METRICS, StreamingMetric, metric_from_spec
@@ -69,11 +69,15 @@ class PreparedRun:
     # device bytes the metrics hold (networks built on an earlier clip stay resident): carried from clip to
     # clip so that the method's peak GPU memory never includes them (throughput.ClipTimer.outside)
     metrics_device_bytes: int = 0
+    lock: runlock.RunFolderLock | None = None  # held from hold() (or begin()) to the end of execute()
 
 
 def default_run_dir(root: Path, dataset_name: str, method: str, max_frames: int | None) -> Path:
+    """``ROOT/DATASET[-maxN]/METHOD``; both names must be safe path components (never ``..`` or a path)."""
+    from .names import check_name
+
     suffix = f"-max{max_frames}" if max_frames else ""
-    return Path(root) / f"{dataset_name}{suffix}" / method
+    return Path(root) / f"{check_name('dataset name', dataset_name)}{suffix}" / check_name("method name", method)
 
 
 def _check_device(device: str) -> None:
@@ -128,7 +132,7 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
 
     run_dir = Path(spec.out) if spec.out else default_run_dir(runs_root, manifest["name"], method.info.name,
                                                                spec.max_frames)
-    done = _check_run_dir(run_dir, run_key, spec.resume, spec.overwrite)
+    done = _check_run_dir(run_dir, run_key, spec.resume, spec.overwrite, warn=False)  # again under the lock
     return PreparedRun(spec, run_dir, manifest, method, metrics, run_key, comp_key, done, unavailable,
                        dataset_info, metric_desc)
 
@@ -160,7 +164,8 @@ def build_method(spec: RunSpec) -> Method:
 def _split_by_weights(metrics: list[StreamingMetric], explicit: bool
                       ) -> tuple[list[StreamingMetric], dict[str, str]]:
     """Drop metrics whose weight files are absent. Asked for by name: that is bad input (exit 2, before
-    any work). Part of the default set: listed as unavailable with the reason, never zero-filled."""
+    any work). Part of the default set: listed as unavailable with the reason, never zero-filled. A weight
+    file that is present but damaged (wrong hash, a directory, unreadable) is bad input either way."""
     kept, unavailable = [], {}
     for m in metrics:
         need = tuple(getattr(m, "requires", ()) or ())
@@ -175,7 +180,7 @@ def _split_by_weights(metrics: list[StreamingMetric], explicit: bool
                 weights.resolve(wid, explicit_path)
             kept.append(m)
             continue
-        missing = weights.missing(need)
+        missing = weights.absent(need)  # a damaged file (wrong hash, a directory) raises: never skipped
         if not missing:
             kept.append(m)
             continue
@@ -186,12 +191,16 @@ def _split_by_weights(metrics: list[StreamingMetric], explicit: bool
     return kept, unavailable
 
 
-def _check_run_dir(run_dir: Path, run_key: str, resume: bool, overwrite: bool = False) -> set[str]:
+def _check_run_dir(run_dir: Path, run_key: str, resume: bool, overwrite: bool = False, warn: bool = True
+                   ) -> set[str]:
+    """The clips of this run already finished in ``run_dir`` (BadInput if the folder holds something else).
+    A clip counts as finished only when its record says ok and its per-frame series are on disk as the
+    record says (:func:`records.frames_intact`): records and ``frames/`` that disagree mean recompute."""
     run_json = run_dir / "run.json"
     if run_dir.exists() and not run_dir.is_dir():
         raise BadInput(f"output path {run_dir} exists and is not a folder")
     if not run_json.exists():
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and any(p.name != runlock.LOCK_NAME for p in run_dir.iterdir()):
             raise BadInput(f"output folder {run_dir} is not empty and holds no run; choose another --out")
         return set()
     try:
@@ -203,7 +212,15 @@ def _check_run_dir(run_dir: Path, run_key: str, resume: bool, overwrite: bool = 
                        f"--max-frames differ); choose another --out or delete it")
     if overwrite:  # the same run, recomputed: execute() replaces its records; another run is never touched
         return set()
-    finished = {c["clip"] for c in records.read_clips(run_dir) if c.get("status") == "ok"}
+    finished = set()
+    for c in records.read_clips(run_dir):
+        if c.get("status") != "ok":
+            continue
+        if records.frames_intact(run_dir, c):
+            finished.add(c["clip"])
+        elif warn:
+            log.warning("clip %s: its per-frame series in %s are missing, unreadable or not the recorded ones; "
+                        "it will be computed again", c["clip"], run_dir / "frames")
     if finished and not resume:
         raise BadInput(f"output folder {run_dir} already holds {len(finished)} finished clip(s) of this run; "
                        f"pass --resume to continue it or choose another --out")
@@ -289,7 +306,7 @@ def save_clip(p: PreparedRun, rec: dict[str, Any], series: dict[str, np.ndarray]
         if series is not None:
             series = {**series, "random_weights": np.array(True)}
     if series is not None:
-        rec["frames_file"] = records.write_frames(p.run_dir, rec["clip"], series)
+        rec["frames_file"], rec["frames_sha256"] = records.write_frames(p.run_dir, rec["clip"], series)
     records.append_clip(p.run_dir, rec)
 
 
@@ -401,23 +418,56 @@ def execute(p: PreparedRun) -> RunResult:
     """Run every clip not already finished; isolate failures; aggregate and write summary + report."""
     from tqdm import tqdm
 
-    todo, skipped = begin(p)
-    p.method.setup(p.spec.device, torch.float32)
-    for clip in tqdm(todo, desc=f"{p.method.info.name} on {p.manifest['name']}", unit="clip",
-                     disable=not p.spec.progress):
-        try:
-            rec, series = compute_clip(p, clip)
-        except Exception as exc:  # one clip's failure is recorded; the run goes on
-            rec, series = failed_record(clip["id"], exc), None
-        save_clip(p, rec, series)
-    return finish(p, skipped)
+    try:
+        todo, skipped = begin(p)
+        p.method.setup(p.spec.device, torch.float32)
+        for clip in tqdm(todo, desc=f"{p.method.info.name} on {p.manifest['name']}", unit="clip",
+                         disable=not p.spec.progress):
+            try:
+                rec, series = compute_clip(p, clip)
+            except Exception as exc:  # one clip's failure is recorded; the run goes on
+                rec, series = failed_record(clip["id"], exc), None
+            save_clip(p, rec, series)
+        return finish(p, skipped)
+    finally:
+        release(p)
+
+
+def hold(prepared: list[PreparedRun]) -> None:
+    """Take every run folder for this process (:mod:`infvsr_bench.runlock`), then decide again, under the
+    locks, what each folder holds: a run written by another process since :func:`prepare` looked is seen
+    here. On any refusal (a folder in use, or now holding another run) every lock taken is let go and the
+    folders they created are removed, so a rejected command leaves nothing behind. Idempotent."""
+    taken = []
+    try:
+        for p in prepared:
+            if p.lock is not None:
+                continue
+            p.lock = runlock.RunFolderLock(p.run_dir).acquire()
+            taken.append(p)
+            p.done = _check_run_dir(p.run_dir, p.run_key, p.spec.resume, p.spec.overwrite)
+    except BaseException:
+        for p in taken:
+            p.lock.release(remove_if_created=True)
+            p.lock = None
+        raise
+
+
+def release(p: PreparedRun) -> None:
+    """Let the run folder go (the end of :func:`execute`; the process ending does the same)."""
+    if p.lock is not None:
+        p.lock.release()
+        p.lock = None
 
 
 def begin(p: PreparedRun) -> tuple[list[dict[str, Any]], list[str]]:
     """Start (or continue) the run folder: clear it for --overwrite, write run.json or log the session.
-    Returns (clips to do, ids of finished clips skipped). Shared by every engine."""
+    Returns (clips to do, ids of finished clips skipped). Shared by every engine. Holds the run folder first
+    (:func:`hold`): from here on this process is its only writer, and a torn clip line is repaired."""
+    hold([p])
     if p.spec.overwrite:
         _clear_run(p.run_dir)
+    records.repair_clip_log(p.run_dir)
     _write_run_json(p, p.dataset_info, p.metric_desc)
     clips = p.manifest["clips"]
     todo = [c for c in clips if c["id"] not in p.done]

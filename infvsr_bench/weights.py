@@ -64,8 +64,12 @@ FETCH_TIMEOUT_S = 20.0
 
 class WeightsHashMismatch(WeightsNotFound):
     """A weight file is present but its sha256 is not the published one (corrupt, truncated or a different
-    release). A subclass of WeightsNotFound: whoever treats a missing file as "metric unavailable" treats a
-    wrong one the same way, with this message as the reason."""
+    release). Unlike an absent file, never a reason to skip a metric quietly: :func:`absent` raises it."""
+
+
+class WeightsNotAFile(WeightsHashMismatch):
+    """Something that is not a file (a directory) sits where a weight file is looked for: present but
+    unusable, like a wrong hash, not "missing"."""
 
 
 class WeightsFormatError(BadInput):
@@ -489,7 +493,7 @@ def _find(entry: WeightFile, path: str | os.PathLike | None) -> tuple[Path | Non
     """The first present candidate file (not yet checked) and the full list that was searched."""
     cands = _candidates(entry, path)
     for p, label in cands:
-        if p.is_file():
+        if p.exists():  # a directory here too: _verify says what it is rather than looking past it
             log.debug("weight %s: found %s (%s)", entry.id, p, label)
             return p, cands
     if path is not None:
@@ -517,6 +521,10 @@ def file_sha256(path: str | os.PathLike, *, fresh: bool = False) -> str:
 def _verify(entry: WeightFile, path: Path, *, fresh: bool = False) -> tuple[str, str]:
     """Check a present file and its companions; returns (check kind, sha256 of the table's file) or raises
     :class:`WeightsHashMismatch` (a wrong file) or :class:`WeightsNotFound` (a companion absent)."""
+    if not path.is_file():
+        what = "directory" if path.is_dir() else "special file"
+        raise WeightsNotAFile(f"weight path {path} for {entry.id!r} is a {what}, not the file {entry.filename}: "
+                              f"remove it or put the file there")
     for name, expected in _EXTRAS.get(entry.id, _Extras()).companions:
         companion = path.with_name(name)
         if not companion.is_file():
@@ -618,6 +626,8 @@ def locate(weight_id: str, path: str | os.PathLike | None = None, *, fresh: bool
         return Located(entry.id, "missing", None, entry.check, None, looked, _not_found_message(entry, cands))
     try:
         check, digest = _verify(entry, found, fresh=fresh)
+    except WeightsNotAFile as exc:
+        return Located(entry.id, "unreadable", found, entry.check, None, looked, str(exc))
     except WeightsHashMismatch as exc:
         return Located(entry.id, "bad-hash", found, entry.check, None, looked, str(exc))
     except WeightsNotFound as exc:  # the table's file is there, a companion is not
@@ -639,6 +649,23 @@ def missing(ids: Iterable[str]) -> dict[str, str]:
             reasons[weight_id] = str(exc)
         except OSError as exc:  # present but unreadable (permissions, I/O error)
             reasons[weight_id] = f"weight {weight_id!r} could not be read: {exc}"
+    return reasons
+
+
+def absent(ids: Iterable[str]) -> dict[str, str]:
+    """id → one-line reason for every id with no file anywhere (or not in the table). A file that is present
+    but unusable — wrong hash, not a file, unreadable — is not "absent": it raises (:class:`WeightsNotFound`
+    naming the file), so a run never skips a metric quietly because its file is damaged."""
+    reasons: dict[str, str] = {}
+    for weight_id in ids:
+        try:
+            resolve(weight_id)
+        except WeightsHashMismatch:
+            raise
+        except (WeightsNotFound, UnknownName) as exc:
+            reasons[weight_id] = str(exc)
+        except OSError as exc:  # present but unreadable (permissions, I/O error)
+            raise WeightsNotFound(f"weight file for {weight_id!r} could not be read: {exc}") from exc
     return reasons
 
 

@@ -72,3 +72,25 @@ def test_present_weights_let_the_metric_run(tmp_path):
                           progress=False)
     res = runner.execute(runner.prepare(spec))
     assert res.summary["metrics"]["needs-mobilenet"]["mean"] == 0.0 and res.summary["unavailable"] == {}
+
+
+@pytest.mark.parametrize("damage,needle", [("corrupt", "sha256"), ("directory", "is a directory")])
+def test_a_damaged_weight_file_of_the_default_set_is_an_error_naming_it(capsys, monkeypatch, tmp_path, damage,
+                                                                        needle):
+    """Absent: listed as unavailable (above). Present but damaged — corrupt bytes, or a directory where the
+    file goes — is not "absent": the run stops before any work with exit 2 and one line naming the path."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    path = folder / "mobilenet_v2-b0353104.pth"
+    if damage == "corrupt":
+        path.write_bytes(b"\x80\x02 truncated pickle")
+    else:
+        path.mkdir()
+    monkeypatch.setenv("INFVSR_BENCH_WEIGHTS", str(folder))
+    monkeypatch.setattr(runner, "DEFAULT_METRICS", ("psnr", "needs-mobilenet"))
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--method", "bicubic", "--max-frames", "3", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ")
+    assert str(path) in err and needle in err
+    assert not (tmp_path / "r").exists()

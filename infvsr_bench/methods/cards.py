@@ -32,6 +32,7 @@ from typing import Any, Callable
 import tomllib
 
 from ..errors import BadInput
+from ..names import SAFE_NAME, is_safe
 from ..registry import Registry, parse_spec
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ def load_card(path: str | os.PathLike) -> Card:
     name = data.get("name", path.stem)
     if name != path.stem:
         raise _bad(path, f"name {name!r} must equal the file name {path.stem!r}")
+    if not is_safe(name):  # a card's name names its run folder
+        raise _bad(path, f"name {name!r} is not a safe name (it must match {SAFE_NAME.pattern})")
     if data.get("track", "offline") not in ("online", "offline"):
         raise _bad(path, "track must be 'online' or 'offline'")
     if not isinstance(data.get("scale", 4), int) or data.get("scale", 4) < 1:
