@@ -104,6 +104,10 @@ def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resu
     from . import runner
 
     ray_opts = _ray_options(device=device, **engine)  # None for --engine local
+    for option, given in (("--method", methods), ("--metrics", metric_specs)):
+        if given and not _split(given):  # `--metrics ""` is a mistake, not a request for the defaults
+            raise BadInput(f"{option} is empty: name at least one (see `infvsr-bench list "
+                           f"{option.strip('-').rstrip('s')}s`)")
     names = _split(methods) or _split(DEFAULT_METHODS)
     if len(set(names)) != len(names):
         raise BadInput("a method is listed twice")

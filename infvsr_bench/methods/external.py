@@ -28,8 +28,10 @@ from typing import Any, Iterator
 import torch
 
 from ..errors import BadInput, MethodError
+from ..params import Param
+from ..params import check as check_params
 from .base import MethodInfo
-from .cards import ADAPTER_PARAMS, Card, fill, load_card, missing_paths, resolve_paths
+from .cards import ADAPTER_PARAMS, Card, fill, load_card, missing_paths, placeholders, resolve_paths
 from .media import VIDEO_CODECS, FrameFolderWriter, VideoFileWriter, output_info, read_output
 from .program import run_program
 
@@ -45,6 +47,23 @@ class _Done:
     folder: Path  # the run's temp folder (removed once read)
     output: Path
     keep: int  # frames to read back (the real frames; padding frames are dropped)
+
+
+#: the parameters the adapter itself reads (cards.ADAPTER_PARAMS), typed and limited
+_ADAPTER_SCHEMA = {"timeout_s": Param("timeout_s", (float,), limits="> 0"),
+                   "chunk_frames": Param("chunk_frames", (int,), limits=">= 1"),
+                   "segment_frames": Param("segment_frames", (int,), limits=">= 0"),
+                   "tmp_dir": Param("tmp_dir", (str,))}
+assert set(_ADAPTER_SCHEMA) == ADAPTER_PARAMS
+
+
+def _schema(path_keys: set[str], card_params: dict[str, Any]) -> dict[str, Param]:
+    """A card's parameters: its paths (any text), its ``[params]`` typed by their defaults, the adapter's own."""
+    out = {k: Param(k, (str,)) for k in path_keys}
+    for k, v in card_params.items():
+        kinds = (float,) if type(v) is float else (type(v),) if type(v) in (bool, int, str) else ()
+        out[k] = Param(k, kinds)
+    return {**out, **_ADAPTER_SCHEMA}
 
 
 def _pad_target(n: int, pad: dict[str, int]) -> int:
@@ -63,17 +82,14 @@ class External:
         self.card = card if isinstance(card, Card) else load_card(card)
         c = self.card
         path_keys, card_params = set(c.section("paths")), c.section("params")
-        unknown = set(params) - path_keys - set(card_params) - ADAPTER_PARAMS
-        if unknown:
-            known = sorted(path_keys | set(card_params) | ADAPTER_PARAMS)
-            raise BadInput(f"method {c.name}: unknown parameter(s) {', '.join(sorted(unknown))} "
-                           f"(known: {', '.join(known)})")
+        params = check_params(f"method {c.name}", params, _schema(path_keys, card_params))
         self.user_params = dict(params)
         self.params = {**card_params, **{k: v for k, v in params.items() if k not in path_keys}}
         self.paths = resolve_paths(c, params)
         gone = missing_paths(c, self.paths)
         if gone:
             raise BadInput(f"method {c.name} is not ready: missing " + "; ".join(gone))
+        self._check_program()
         run = c.section("run")
         self.timeout_s = float(self.params.get("timeout_s", run.get("timeout_s", DEFAULT_TIMEOUT_S)))
         self.segment_frames = int(self.params.get("segment_frames", run.get("segment_frames", 0)))
@@ -148,6 +164,27 @@ class External:
                     "timeout_s": self.timeout_s}}
 
     # ------------------------------------------------------------------------------------------ internals
+    def _check_program(self) -> None:
+        """The program the card's command starts must exist here (BadInput before any work), when its name
+        is known before a clip runs: no per-run placeholder in it and no PATH of the card's own."""
+        run = self.card.section("run")
+        template = run["command"][0]
+        known = {**self.params, **self.paths}
+        if placeholders(template) - set(known) or "PATH" in (run.get("env") or {}):
+            return
+        exe = fill(template, known)
+        if os.sep in exe:
+            if not os.path.isabs(exe):
+                if run.get("cwd") and placeholders(run["cwd"]) - set(known):
+                    return
+                exe = os.path.join(fill(run["cwd"], known) if run.get("cwd") else os.getcwd(), exe)
+            found = os.path.isfile(exe) and os.access(exe, os.X_OK)
+        else:
+            found = shutil.which(exe) is not None
+        if not found:
+            raise BadInput(f"method {self.card.name}: program {exe} not found or not executable (the first "
+                           f"word of [run] command in {self.card.path})")
+
     def _reset_state(self, meta: dict[str, Any]) -> None:
         self._clip = str(meta.get("clip", "clip"))
         self._fps = float(meta.get("fps") or 25.0)

@@ -195,6 +195,7 @@ class TLP(SharesLPIPS, LearnedMetric):
     at each end of a clip; TecoGAN uses 2; needs ``meta["frames"]``)."""
 
     name: ClassVar[str] = "tlp"
+    param_limits: ClassVar[dict[str, str]] = {"skip_ends": ">= 0"}
     version: ClassVar[str] = "1"
     higher_is_better: ClassVar[bool] = False
     mode: ClassVar[str] = "FR"
