@@ -6,7 +6,8 @@ frames it receives to a lossless hand-off (PNG frame folder or FFV1 / x264-RGB-q
 card whose program runs on independent segments — the program runs on the hand-off; its output (a video or
 frame folder matched by the card's ``[output] path`` glob) is checked for frame count and size, then
 streamed back as an iterator of ``chunk_frames``-frame tensors, never loaded whole. Temp folders are
-removed as soon as their frames are read, and at the next clip / when the adapter is collected.
+removed as soon as their frames are read, and at the next clip / when the adapter is collected; on Ctrl-C
+or SIGTERM the program's process group is stopped and every temp file removed before the run ends.
 
 Throughput is the program's wall time (startup apart when the card's ``startup_regex`` finds it), reported
 through ``timing()``; the time to write the hand-off and read the output back is not counted.
@@ -204,8 +205,16 @@ class External:
             if base:
                 Path(base).mkdir(parents=True, exist_ok=True)
             self._root = Path(tempfile.mkdtemp(prefix=f"infvsr-{self.info.name}-", dir=base or None))
-            weakref.finalize(self, shutil.rmtree, str(self._root), ignore_errors=True)
+            # removed with the adapter, or at interpreter exit (also after Ctrl-C / SIGTERM: see cli.main)
+            self._remove_root = weakref.finalize(self, shutil.rmtree, str(self._root), ignore_errors=True)
         return self._root
+
+    def close(self) -> None:
+        """Remove every temp file of this adapter now (the program of the current run has been stopped)."""
+        self._cleanup_clip()
+        if self._root is not None:
+            self._remove_root()
+            self._root = None
 
     def _cleanup_clip(self) -> None:
         if self._writer is not None:
@@ -263,8 +272,11 @@ class External:
             res = run_program(argv, cwd, env, self.timeout_s, run.get("startup_regex"))
             out = self._find_output(values)
             self._check_output(out, total)
-        except Exception:
+        except Exception:  # this clip failed; the run goes on
             shutil.rmtree(seg_dir, ignore_errors=True)
+            raise
+        except BaseException:  # Ctrl-C / SIGTERM: the run stops, its temp files with it
+            self.close()
             raise
         shutil.rmtree(seg_dir / "in", ignore_errors=True)  # the hand-off is no longer needed
         self._run_seconds.append(res.seconds)
