@@ -103,6 +103,10 @@ def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resu
     from . import runner
 
     ray_opts = _ray_options(device=device, **engine)  # None for --engine local
+    for option, given in (("--method", methods), ("--metrics", metric_specs)):
+        if given and not _split(given):  # `--metrics ""` is a mistake, not a request for the defaults
+            raise BadInput(f"{option} is empty: name at least one (see `infvsr-bench list "
+                           f"{option.strip('-').rstrip('s')}s`)")
     names = _split(methods) or _split(DEFAULT_METHODS)
     if len(set(names)) != len(names):
         raise BadInput("a method is listed twice")
@@ -298,14 +302,31 @@ def _add_optional_commands() -> None:
             cli.add_command(command)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that cleanups run (not an Exception: no clip may record it)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: one line on stderr and exit 2 for any usage or input error."""
+    """Console entry point: one line on stderr and exit 2 for any usage or input error; 130 on Ctrl-C and 143
+    on SIGTERM, after the same cleanups as any error (external programs stopped, temp files removed)."""
+    import signal
+    import threading
+
     _add_optional_commands()
+    in_main = threading.current_thread() is threading.main_thread()  # only there may a handler be set
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
     try:
         cli.main(args=argv, prog_name="infvsr-bench", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except Terminated:
+        click.echo("terminated", err=True)
+        sys.exit(143)
     except click.exceptions.ClickException as exc:  # click's own usage errors: one line, exit 2
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(2)
@@ -314,4 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except SystemExit:
         raise
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(0)

@@ -41,9 +41,7 @@ class Registry:
             return key
         if key in self._aliases:
             return self._aliases[key]
-        choices = list(self._entries) + list(self._aliases)
-        close = difflib.get_close_matches(key, choices, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(key, list(self._entries) + list(self._aliases))
         raise UnknownName(f"unknown {self.kind} {name!r}{hint} (known: {', '.join(self.names())})")
 
     def get(self, name: str) -> Callable[..., Any]:
@@ -52,6 +50,26 @@ class Registry:
             module, _, attr = target.partition(":")
             target = getattr(importlib.import_module(module), attr)
         return target
+
+    def build(self, name: str, /, **params: Any) -> Any:
+        """The component ``name`` built with ``params``, checked first against its declared parameters
+        (:mod:`infvsr_bench.params`); a constructor's own refusal (TypeError, ValueError) is bad input too."""
+        from . import params as declared
+
+        key = self.canonical(name)
+        factory = self.get(key)
+        owner = f"{self.kind} {key}"
+        checked = declared.check(owner, params, declared.schema(factory))
+        try:
+            return factory(**checked)
+        except (TypeError, ValueError) as exc:
+            raise BadInput(f"{owner}: {exc}") from exc
+
+
+def did_you_mean(name: str, choices) -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to ``name``, or "" when none is close."""
+    close = difflib.get_close_matches(str(name).lower(), list(choices), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _cast(value: str) -> Any:

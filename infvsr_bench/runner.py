@@ -123,6 +123,8 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
             raise BadInput(f"dataset {manifest['name']} has no ground truth and no no-reference metric was "
                            f"asked for")
 
+    _check_frame_sizes(metrics, manifest)
+
     dataset_info = {k: manifest[k] for k in ("name", "manifest_sha256", "degradation", "has_hr", "scale")}
     metric_desc = [m.describe() for m in metrics]
     key_src = {"method": method.describe(), "dataset": manifest["manifest_sha256"], "metrics": metric_desc,
@@ -159,6 +161,15 @@ def build_method(spec: RunSpec) -> Method:
     if callable(preflight):
         preflight()
     return method
+
+
+def _check_frame_sizes(metrics: list[StreamingMetric], manifest: dict[str, Any]) -> None:
+    """Every metric can score every clip's frame size (a crop_border that leaves nothing, frames too small
+    for a flow): BadInput before any work, rather than every clip failing the same way."""
+    s = int(manifest["scale"])
+    for h, w in sorted({(c["lr"]["height"] * s, c["lr"]["width"] * s) for c in manifest["clips"]}):
+        for m in metrics:
+            m.check_frame_size(h, w)
 
 
 def _split_by_weights(metrics: list[StreamingMetric], explicit: bool

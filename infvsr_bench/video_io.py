@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from . import decode_errors
 from .errors import VideoError
 
 
@@ -72,10 +73,14 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             s = c.streams.video[0]
             n = sum(1 for packet in c.demux(s) if packet.size)
             fps = float(s.average_rate or s.guessed_rate or 0)
+        before = decode_errors.mark()
         with av.open(path) as c:
             first = next(c.decode(video=0), None)
+        damage = decode_errors.since(before)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise VideoError(f"cannot open video {path}: {exc}") from exc
+    if damage:
+        raise VideoError(f"video {path} is damaged: decoding frame 0, libav reported: {damage}")
     if n == 0 or first is None:
         raise VideoError(f"video has no decodable frames: {path}")
     return VideoInfo(frames=n, fps=fps, width=first.width, height=first.height)
@@ -90,6 +95,11 @@ class FrameReader:
     slower than the decoder (dmlc/decord #157, #208); measured here, a 3,000-frame run peaked 170–500 MiB
     higher and varied from run to run, against a flat ~640 MiB with PyAV. State is the decoder and the
     current position only.
+
+    A damaged video fails: any error libav logs while decoding (e.g. an FFV1 slice CRC mismatch, which the
+    decoder conceals and returns as a normal frame) raises :class:`VideoError` before a frame of that decode
+    call is yielded (:mod:`infvsr_bench.decode_errors`). decord conceals such damage without a word, so only
+    PyAV readers (the ones runs use) give this guarantee.
     """
 
     def __init__(self, path: str | os.PathLike, chunk: int = 16, max_frames: int | None = None,
@@ -140,14 +150,23 @@ class FrameReader:
         seen = 0
         try:
             with av.open(self.path) as c:
-                for frame in c.decode(video=0):
+                stream = c.streams.video[0]
+                for packet in c.demux(stream):
                     if seen >= self.frames:
                         break
-                    buf.append(frame.to_ndarray(format="rgb24"))
-                    seen += 1
-                    if len(buf) == self.chunk:
-                        yield np.stack(buf)
-                        buf = []
+                    before = decode_errors.mark()
+                    frames = stream.decode(packet)  # packet.size == 0 at the end: drains the decoder
+                    damage = decode_errors.since(before)
+                    if damage:  # checked before any frame of this call is used: no damaged frame is scored
+                        raise VideoError(f"{self.path} is damaged: decoding frame {seen}, libav reported: {damage}")
+                    for frame in frames:
+                        if seen >= self.frames:
+                            break
+                        buf.append(frame.to_ndarray(format="rgb24"))
+                        seen += 1
+                        if len(buf) == self.chunk:
+                            yield np.stack(buf)
+                            buf = []
         except av.error.FFmpegError as exc:
             raise VideoError(f"decoding {self.path} failed after frame {seen}: {exc}") from exc
         if buf:

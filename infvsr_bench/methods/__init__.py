@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BadInput
 from .base import Method, MethodInfo
 from .cards import CardRegistry, method_status, parse_method_spec
 
@@ -36,11 +35,7 @@ METHODS.register("infvsr-noref", "infvsr_bench.methods.infvsr:InfVSRNoRef",
 
 def get_method(name: str, /, **params: Any) -> Method:
     """Build a registered method adapter (not yet set up)."""
-    factory = METHODS.get(name)
-    try:
-        return factory(**params)
-    except TypeError as exc:  # an unknown or missing parameter
-        raise BadInput(f"method {name}: {exc}") from exc
+    return METHODS.build(name, **params)  # parameters checked against the adapter's declared ones first
 
 
 def list_methods() -> list[tuple[str, str, str]]:

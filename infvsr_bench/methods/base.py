@@ -60,6 +60,8 @@ class FrameWiseMethod:
     """Helper base for methods that map each LR frame to one SR frame independently (no state, no delay)."""
 
     info: MethodInfo
+    #: limits of the constructor's parameters, checked before the adapter is built (infvsr_bench.params)
+    param_limits = {"scale": ">= 1", "chunk_frames": ">= 1"}
 
     def __init__(self, **params: Any):
         self.params = params

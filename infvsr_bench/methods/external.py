@@ -6,7 +6,8 @@ frames it receives to a lossless hand-off (PNG frame folder or FFV1 / x264-RGB-q
 card whose program runs on independent segments — the program runs on the hand-off; its output (a video or
 frame folder matched by the card's ``[output] path`` glob) is checked for frame count and size, then
 streamed back as an iterator of ``chunk_frames``-frame tensors, never loaded whole. Temp folders are
-removed as soon as their frames are read, and at the next clip / when the adapter is collected.
+removed as soon as their frames are read, and at the next clip / when the adapter is collected; on Ctrl-C
+or SIGTERM the program's process group is stopped and every temp file removed before the run ends.
 
 Throughput is the program's wall time (startup apart when the card's ``startup_regex`` finds it), reported
 through ``timing()``; the time to write the hand-off and read the output back is not counted.
@@ -28,8 +29,10 @@ from typing import Any, Iterator
 import torch
 
 from ..errors import BadInput, MethodError
+from ..params import Param
+from ..params import check as check_params
 from .base import MethodInfo
-from .cards import ADAPTER_PARAMS, Card, fill, load_card, missing_paths, resolve_paths
+from .cards import ADAPTER_PARAMS, Card, fill, load_card, missing_paths, placeholders, resolve_paths
 from .media import VIDEO_CODECS, FrameFolderWriter, VideoFileWriter, output_info, read_output
 from .program import run_program
 
@@ -45,6 +48,23 @@ class _Done:
     folder: Path  # the run's temp folder (removed once read)
     output: Path
     keep: int  # frames to read back (the real frames; padding frames are dropped)
+
+
+#: the parameters the adapter itself reads (cards.ADAPTER_PARAMS), typed and limited
+_ADAPTER_SCHEMA = {"timeout_s": Param("timeout_s", (float,), limits="> 0"),
+                   "chunk_frames": Param("chunk_frames", (int,), limits=">= 1"),
+                   "segment_frames": Param("segment_frames", (int,), limits=">= 0"),
+                   "tmp_dir": Param("tmp_dir", (str,))}
+assert set(_ADAPTER_SCHEMA) == ADAPTER_PARAMS
+
+
+def _schema(path_keys: set[str], card_params: dict[str, Any]) -> dict[str, Param]:
+    """A card's parameters: its paths (any text), its ``[params]`` typed by their defaults, the adapter's own."""
+    out = {k: Param(k, (str,)) for k in path_keys}
+    for k, v in card_params.items():
+        kinds = (float,) if type(v) is float else (type(v),) if type(v) in (bool, int, str) else ()
+        out[k] = Param(k, kinds)
+    return {**out, **_ADAPTER_SCHEMA}
 
 
 def _pad_target(n: int, pad: dict[str, int]) -> int:
@@ -63,17 +83,14 @@ class External:
         self.card = card if isinstance(card, Card) else load_card(card)
         c = self.card
         path_keys, card_params = set(c.section("paths")), c.section("params")
-        unknown = set(params) - path_keys - set(card_params) - ADAPTER_PARAMS
-        if unknown:
-            known = sorted(path_keys | set(card_params) | ADAPTER_PARAMS)
-            raise BadInput(f"method {c.name}: unknown parameter(s) {', '.join(sorted(unknown))} "
-                           f"(known: {', '.join(known)})")
+        params = check_params(f"method {c.name}", params, _schema(path_keys, card_params))
         self.user_params = dict(params)
         self.params = {**card_params, **{k: v for k, v in params.items() if k not in path_keys}}
         self.paths = resolve_paths(c, params)
         gone = missing_paths(c, self.paths)
         if gone:
             raise BadInput(f"method {c.name} is not ready: missing " + "; ".join(gone))
+        self._check_program()
         run = c.section("run")
         self.timeout_s = float(self.params.get("timeout_s", run.get("timeout_s", DEFAULT_TIMEOUT_S)))
         self.segment_frames = int(self.params.get("segment_frames", run.get("segment_frames", 0)))
@@ -148,6 +165,27 @@ class External:
                     "timeout_s": self.timeout_s}}
 
     # ------------------------------------------------------------------------------------------ internals
+    def _check_program(self) -> None:
+        """The program the card's command starts must exist here (BadInput before any work), when its name
+        is known before a clip runs: no per-run placeholder in it and no PATH of the card's own."""
+        run = self.card.section("run")
+        template = run["command"][0]
+        known = {**self.params, **self.paths}
+        if placeholders(template) - set(known) or "PATH" in (run.get("env") or {}):
+            return
+        exe = fill(template, known)
+        if os.sep in exe:
+            if not os.path.isabs(exe):
+                if run.get("cwd") and placeholders(run["cwd"]) - set(known):
+                    return
+                exe = os.path.join(fill(run["cwd"], known) if run.get("cwd") else os.getcwd(), exe)
+            found = os.path.isfile(exe) and os.access(exe, os.X_OK)
+        else:
+            found = shutil.which(exe) is not None
+        if not found:
+            raise BadInput(f"method {self.card.name}: program {exe} not found or not executable (the first "
+                           f"word of [run] command in {self.card.path})")
+
     def _reset_state(self, meta: dict[str, Any]) -> None:
         self._clip = str(meta.get("clip", "clip"))
         self._fps = float(meta.get("fps") or 25.0)
@@ -167,8 +205,16 @@ class External:
             if base:
                 Path(base).mkdir(parents=True, exist_ok=True)
             self._root = Path(tempfile.mkdtemp(prefix=f"infvsr-{self.info.name}-", dir=base or None))
-            weakref.finalize(self, shutil.rmtree, str(self._root), ignore_errors=True)
+            # removed with the adapter, or at interpreter exit (also after Ctrl-C / SIGTERM: see cli.main)
+            self._remove_root = weakref.finalize(self, shutil.rmtree, str(self._root), ignore_errors=True)
         return self._root
+
+    def close(self) -> None:
+        """Remove every temp file of this adapter now (the program of the current run has been stopped)."""
+        self._cleanup_clip()
+        if self._root is not None:
+            self._remove_root()
+            self._root = None
 
     def _cleanup_clip(self) -> None:
         if self._writer is not None:
@@ -226,8 +272,11 @@ class External:
             res = run_program(argv, cwd, env, self.timeout_s, run.get("startup_regex"))
             out = self._find_output(values)
             self._check_output(out, total)
-        except Exception:
+        except Exception:  # this clip failed; the run goes on
             shutil.rmtree(seg_dir, ignore_errors=True)
+            raise
+        except BaseException:  # Ctrl-C / SIGTERM: the run stops, its temp files with it
+            self.close()
             raise
         shutil.rmtree(seg_dir / "in", ignore_errors=True)  # the hand-off is no longer needed
         self._run_seconds.append(res.seconds)

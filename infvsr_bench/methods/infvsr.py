@@ -68,6 +68,9 @@ class InfVSR:
     """The InfVSR adapter (see module docstring). ``use_cache`` / ``use_reference`` pick the ablation."""
 
     name = "infvsr"
+    #: checked before the adapter is built (infvsr_bench.params), with the parameters' annotated types
+    param_limits = {"scale": ">= 1", "window_chunks": ">= 0", "sink_frames": ">= 0", "scene_threshold": "> 0",
+                    "reference_threshold": "> 0"}
     use_cache = True
     use_reference = True
 

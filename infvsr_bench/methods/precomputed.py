@@ -42,6 +42,8 @@ def find_output(folder: Path, clip: str) -> tuple[Path, str]:
 class Precomputed:
     """Outputs read from a folder instead of computed (see module docstring)."""
 
+    param_limits = {"scale": ">= 1", "chunk_frames": ">= 1"}  # checked before it is built (infvsr_bench.params)
+
     def __init__(self, dir: str | None = None, name: str | None = None, scale: int = 4, chunk_frames: int = 16,
                  track: str = "offline"):
         if not dir:

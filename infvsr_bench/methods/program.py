@@ -3,7 +3,10 @@
 Failures come back as :class:`~infvsr_bench.errors.MethodError` with a reason a person can act on: the
 program could not start, exited non-zero or was killed by a signal (with the tail of its stderr), or ran
 past its time limit (the whole process group is then killed: SIGTERM, then SIGKILL after a grace period).
-Leftover processes of the group are killed after a normal exit too, so no worker outlives its run.
+Leftover processes of the group are killed after a normal exit too, so no worker outlives its run. When the
+wait itself is interrupted (Ctrl-C, or SIGTERM turned into an exception by the CLI) the group is stopped the
+same way before the interruption goes on: a program in its own session never sees the terminal's Ctrl-C, so
+nothing else would stop it.
 
 The wall time is measured around the process; the *startup* time (loading weights, building engines) is
 taken from the program's own output when the card gives a regex: the time the first matching line arrived,
@@ -51,6 +54,14 @@ def _kill_group(pgid: int, sig: int) -> None:
         pass
 
 
+def _stop_group(pgid: int) -> None:
+    """SIGTERM to the whole group, then up to GRACE_S for its leader to exit (the caller SIGKILLs the rest)."""
+    _kill_group(pgid, signal.SIGTERM)
+    grace = time.perf_counter() + GRACE_S
+    while not _exited(pgid) and time.perf_counter() < grace:
+        time.sleep(0.02)
+
+
 def _exited(pid: int) -> bool:
     """True once the process has exited, without reaping it (its group id stays reserved meanwhile)."""
     return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
@@ -87,15 +98,21 @@ def run_program(argv: list[str], cwd: str | None, env: dict[str, str] | None, ti
         t.start()
     deadline = t0 + timeout_s
     timed_out = False
-    while not _exited(proc.pid):
-        if time.perf_counter() > deadline:
-            timed_out = True
-            _kill_group(proc.pid, signal.SIGTERM)
-            grace = time.perf_counter() + GRACE_S
-            while not _exited(proc.pid) and time.perf_counter() < grace:
-                time.sleep(0.02)
-            break
-        time.sleep(0.02)
+    try:
+        while not _exited(proc.pid):
+            if time.perf_counter() > deadline:
+                timed_out = True
+                _stop_group(proc.pid)
+                break
+            time.sleep(0.02)
+    except BaseException:  # interrupted while waiting: the program and its workers go first
+        try:
+            _stop_group(proc.pid)
+        finally:  # even if a second interruption cuts the grace period short
+            _kill_group(proc.pid, signal.SIGKILL)
+            os.waitpid(proc.pid, 0)
+            proc.returncode = -1  # reaped here; keep Popen from waiting again
+        raise
     seconds = time.perf_counter() - t0
     _kill_group(proc.pid, signal.SIGKILL)  # the rest of the group (or all of it, on a timeout)
     _, status = os.waitpid(proc.pid, 0)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BadInput
 from ..registry import Registry, parse_spec
 from .base import StreamingMetric
 
@@ -53,9 +52,9 @@ DEFAULT_METRICS = ("psnr", "ssim", "ewarp-dis", "flicker", "vmaf", "semantic-mob
                    "semantic-dino")
 
 
-def get_metric(name: str, **params: Any) -> StreamingMetric:
-    """Build a registered streaming metric."""
-    return METRICS.get(name)(**params)
+def get_metric(name: str, /, **params: Any) -> StreamingMetric:
+    """Build a registered streaming metric (parameters checked against its declared ones first)."""
+    return METRICS.build(name, **params)
 
 
 def parse_metric_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -82,10 +81,7 @@ def metric_from_spec(spec: str, device: str | None = None) -> StreamingMetric:
             takes_device = False
         if takes_device:
             kwargs["device"] = device
-    try:
-        metric = get_metric(name, **kwargs)
-    except TypeError as exc:
-        raise BadInput(f"metric {name}: {exc}") from exc
+    metric = get_metric(name, **kwargs)
     metric.label = ":".join([name] + [f"{k}={v}" for k, v in sorted(params.items())])
     return metric
 

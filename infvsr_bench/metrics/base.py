@@ -23,6 +23,9 @@ class StreamingMetric:
     context: ClassVar[int] = 0  # frames of history carried across chunks
     requires: ClassVar[tuple[str, ...]] = ()  # weight ids (see weights.py)
     unit: ClassVar[str] = ""
+    #: limits of the constructor's parameters (merged along the class hierarchy), checked with their annotated
+    #: types before the metric is built (infvsr_bench.params)
+    param_limits: ClassVar[dict[str, str]] = {"window": ">= 1"}
 
     def __init__(self, window: int = 100, **params: Any):
         if window < 1:
@@ -46,6 +49,11 @@ class StreamingMetric:
         new scene starts) and ``chunk_boundaries`` (frame indices where the method starts a new chunk, or
         None when the method has no chunk structure). Metrics that need none of it ignore it."""
         self.meta = dict(meta)
+
+    def check_frame_size(self, height: int, width: int) -> None:
+        """Raise :class:`~infvsr_bench.errors.BadInput` when the metric cannot score frames of this size
+        (e.g. a crop that leaves nothing). ``runner.prepare`` calls it for every clip's size before any work,
+        so such a run is refused up front instead of failing every clip. Any size by default."""
 
     def finish_values(self) -> torch.Tensor | None:
         """Values of frames whose scores could only be known at the end of the clip (returned as NaN by

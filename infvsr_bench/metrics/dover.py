@@ -103,6 +103,8 @@ class DOVERMetric(StreamingMetric):
     context: ClassVar[int] = 0
     requires: ClassVar[tuple[str, ...]] = ("dover",)
     unit: ClassVar[str] = ""
+    param_limits: ClassVar[dict[str, str]] = {"seed": ">= 0", "windows": ">= 1", "window_frames": ">= 1",
+                                              "samples": ">= 1"}
 
     def __init__(self, seed: int = 0, windows: int = 8, window_frames: int = 240, samples: int = 1,
                  pretrained: bool = True, preset: str = "dover", weights_path: str | None = None,
@@ -202,14 +204,16 @@ class DOVERMetric(StreamingMetric):
         return bufs + 64 * len(self._plan)
 
     # -- per chunk -------------------------------------------------------------------------------------
+    def check_frame_size(self, height: int, width: int) -> None:
+        if min(height, width) < MIN_SIDE:  # the official fragment grid needs one 32-px patch per side
+            raise BadInput(f"dover needs frames of at least {MIN_SIDE}x{MIN_SIDE} pixels, got {width}x{height}")
+
     def frame_values(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
         if not self._planned:
             raise BadInput("dover needs the clip length before the first frame: call start({'frames': N})")
         if sr.ndim != 4 or sr.shape[1] != 3:
             raise BadInput(f"dover expects frames (T, 3, H, W), got {tuple(sr.shape)}")
-        if min(sr.shape[-2:]) < MIN_SIDE:  # the official fragment grid needs one 32-px patch per side
-            raise BadInput(f"dover needs frames of at least {MIN_SIDE}x{MIN_SIDE} pixels, got "
-                           f"{sr.shape[-1]}x{sr.shape[-2]}")
+        self.check_frame_size(sr.shape[-2], sr.shape[-1])
         t0 = self.frames  # absolute index of sr[0] (the base class advances it after this call)
         for i in range(sr.shape[0]):
             self._feed(t0 + i, sr[i])

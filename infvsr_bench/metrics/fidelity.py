@@ -145,6 +145,7 @@ class _Fidelity(StreamingMetric):
     higher_is_better: ClassVar[bool] = True
     _default_color: ClassVar[dict[str, str]] = {}
     _min_size: ClassVar[int] = 1  # smallest frame side (after cropping) the metric is defined on
+    param_limits: ClassVar[dict[str, str]] = {"crop_border": ">= 0"}
 
     def __init__(self, preset: str = "basicsr", color: str | None = None, crop_border: int = 0,
                  window: int = 100, **params: Any):
@@ -159,6 +160,13 @@ class _Fidelity(StreamingMetric):
         super().__init__(window=window, preset=preset, color=color, crop_border=crop_border, **params)
         self.preset, self.color, self.crop_border = preset, color, crop_border
 
+    def check_frame_size(self, height: int, width: int) -> None:
+        c = self.crop_border
+        h, w = height - 2 * c, width - 2 * c
+        if min(h, w) < self._min_size:
+            raise BadInput(f"{self.name}: crop_border={c} leaves {max(h, 0)}x{max(w, 0)} of a {height}x{width} "
+                           f"frame; needs at least {self._min_size}x{self._min_size}")
+
     def _prepare(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Check a chunk and return both inputs with the border cropped (views, no copy)."""
         if hr is None:
@@ -169,12 +177,9 @@ class _Fidelity(StreamingMetric):
             raise BadInput(f"{self.name}: output {tuple(sr.shape)} and reference {tuple(hr.shape)} differ")
         if not (sr.is_floating_point() and hr.is_floating_point()):
             raise BadInput(f"{self.name}: expected float frames in [0, 1], got {sr.dtype} and {hr.dtype}")
+        self.check_frame_size(sr.shape[-2], sr.shape[-1])
         c = self.crop_border
         h, w = sr.shape[-2] - 2 * c, sr.shape[-1] - 2 * c
-        if min(h, w) < self._min_size:
-            raise BadInput(f"{self.name}: crop_border={c} leaves {max(h, 0)}x{max(w, 0)} of a "
-                           f"{sr.shape[-2]}x{sr.shape[-1]} frame; needs at least "
-                           f"{self._min_size}x{self._min_size}")
         if c:
             sr = sr[..., c:c + h, c:c + w]  # (T, 3, H, W) -> (T, 3, H - 2c, W - 2c)
             hr = hr[..., c:c + h, c:c + w]
@@ -191,6 +196,7 @@ class PSNR(_Fidelity):
     name: ClassVar[str] = "psnr"
     version: ClassVar[str] = "1"
     unit: ClassVar[str] = "dB"
+    param_limits: ClassVar[dict[str, str]] = {"max_db": "> 0"}
     _default_color: ClassVar[dict[str, str]] = {"basicsr": "y", "pyiqa": "rgb"}
 
     def __init__(self, preset: str = "basicsr", color: str | None = None, crop_border: int = 0,

@@ -48,6 +48,7 @@ class LearnedMetric(StreamingMetric):
     cpu_batch: ClassVar[int | None] = None
     #: the precision modes offered (module docstring); a class drops a fast mode its computation cannot take
     precisions: ClassVar[tuple[str, ...]] = PRECISIONS
+    param_limits: ClassVar[dict[str, str]] = {"batch": ">= 1"}
 
     def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
                  batch: int | None = None, seed: int = 0, window: int = 100, precision: str = "fp32",

@@ -201,6 +201,7 @@ class TLP(SharesLPIPS, LearnedMetric):
     end of a clip, default 2 as TecoGAN; needs ``meta["frames"]``, which the runner gives)."""
 
     name: ClassVar[str] = "tlp"
+    param_limits: ClassVar[dict[str, str]] = {"skip_ends": ">= 0"}
     version: ClassVar[str] = "1"
     higher_is_better: ClassVar[bool] = False
     mode: ClassVar[str] = "FR"

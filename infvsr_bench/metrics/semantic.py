@@ -115,6 +115,7 @@ class SemanticConsistency(StreamingMetric):
     context: ClassVar[int] = 1
     unit: ClassVar[str] = "cos"
     backbone_name: ClassVar[str] = "mobilenet_v2"
+    param_limits: ClassVar[dict[str, str]] = {"batch_size": ">= 1", "max_gap": ">= 1"}
 
     def __init__(self, backbone: str | FeatureBackbone | None = None, pretrained: bool = True,
                  weights_path: str | None = None, device: str = "cpu", batch_size: int = 32,

@@ -110,7 +110,10 @@ def _check_frames(name: str, frames: torch.Tensor) -> None:
 
 
 def _check_side(name: str, frames: torch.Tensor, minimum: int = MIN_FLOW_SIDE) -> None:
-    h, w = frames.shape[-2:]
+    _check_size(name, *frames.shape[-2:], minimum)
+
+
+def _check_size(name: str, h: int, w: int, minimum: int = MIN_FLOW_SIDE) -> None:
     if min(h, w) < minimum:
         raise BadInput(f"{name}: frames are {h}x{w} where the flow is computed; need at least "
                        f"{minimum}x{minimum}")
@@ -286,6 +289,7 @@ class _PairMetric(StreamingMetric):
 class _Ewarp(_PairMetric):
     """Shared parameters, scoring and diagnostics of the three warping-error metrics."""
 
+    param_limits: ClassVar[dict[str, str]] = {"resize": "> 0, <= 1"}
     higher_is_better: ClassVar[bool] = False
     unit: ClassVar[str] = "x1e3"
 
@@ -385,6 +389,7 @@ class EwarpRAFT(_Ewarp):
     """
 
     name: ClassVar[str] = "ewarp-raft"
+    param_limits: ClassVar[dict[str, str]] = {"iters": ">= 1", "pairs_per_forward": ">= 1"}
     version: ClassVar[str] = "1"
     mode: ClassVar[str] = "NR"
     requires: ClassVar[tuple[str, ...]] = ("raft_large",)
@@ -434,6 +439,7 @@ class TOF(_PairMetric):
     """
 
     name: ClassVar[str] = "tof"
+    param_limits: ClassVar[dict[str, str]] = {"skip_ends": ">= 0"}
     version: ClassVar[str] = "1"
     mode: ClassVar[str] = "FR"
     higher_is_better: ClassVar[bool] = False
@@ -447,6 +453,11 @@ class TOF(_PairMetric):
 
     def _scored(self, t: int) -> bool:
         return super()._scored(t) and inside_ends(self.name, t, self.skip_ends, self.meta)
+
+    def check_frame_size(self, height: int, width: int) -> None:
+        _check_size(self.name, height, width)  # TOF's flow runs at the frames' own size
+        if self.crop == "tecogan":
+            tecogan_crop_box(height, width)
 
     def _represent(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
         if hr is None:

@@ -375,6 +375,7 @@ class VMAF(StreamingMetric):
     higher_is_better: ClassVar[bool] = True
     mode: ClassVar[str] = "FR"
     unit: ClassVar[str] = ""
+    param_limits: ClassVar[dict[str, str]] = {"threads": ">= 1"}
 
     def __init__(self, model: str = "vmaf_v0.6.1", matrix: str = "bt709", pix_fmt: str = "yuv420p",
                  threads: int = DEFAULT_THREADS, window: int = 100, ffmpeg: str | None = None):
@@ -419,14 +420,17 @@ class VMAF(StreamingMetric):
         if finalizer is not None:
             finalizer()  # kills ffmpeg, joins the threads, removes the FIFO folder (once)
 
+    def check_frame_size(self, height: int, width: int) -> None:
+        if min(height, width) < MIN_SIDE:
+            raise BadInput(f"vmaf needs frames of at least {MIN_SIDE}x{MIN_SIDE} pixels, got {width}x{height}")
+
     def frame_values(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
         assert hr is not None  # mode FR: the base class has checked it
         if sr.ndim != 4 or sr.shape[1] != 3:
             raise ValueError(f"vmaf expects (T, 3, H, W) frames, got {tuple(sr.shape)}")
         t, _, h, w = sr.shape
         if self._size is None:
-            if min(h, w) < MIN_SIDE:
-                raise BadInput(f"vmaf needs frames of at least {MIN_SIDE}x{MIN_SIDE} pixels, got {w}x{h}")
+            self.check_frame_size(h, w)
             self._size = (w, h)
         elif self._size != (w, h):
             raise ValueError(f"vmaf: frame size changed mid-clip from {self._size[0]}x{self._size[1]} to {w}x{h}")
