@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from . import progress
 from .errors import BadInput
 
 DEFAULT_METHODS = "bicubic,lanczos"
@@ -26,7 +27,8 @@ def _split(values: tuple[str, ...] | str | None) -> list[str]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="More on stderr: -v per-clip detail (scores, weights found, external programs' output); "
+              "-vv every library's debug. Progress lines: every $INFVSR_BENCH_PROGRESS_S s [10].")
 def cli(verbose: int) -> None:
     """Benchmark and streaming metrics for long-form video super-resolution.
 
@@ -39,7 +41,9 @@ def cli(verbose: int) -> None:
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("infvsr_bench").setLevel(min(level, logging.INFO))
+    # ours: progress and results at INFO always; -v adds our detail (DEBUG), -vv every library's debug too
+    logging.getLogger("infvsr_bench").setLevel(logging.INFO if verbose == 0 else logging.DEBUG)
+    progress.interval_s()  # a bad $INFVSR_BENCH_PROGRESS_S is bad input: exit 2 before any work
 
 
 def _engine_options(f):

@@ -35,6 +35,7 @@ import tomllib
 
 from .errors import BadInput, DatasetIntegrityError, UnknownName, VideoError
 from .names import SAFE_NAME, is_safe
+from .progress import ProgressLog
 from .records import atomic_write_text, sha256_file
 
 log = logging.getLogger(__name__)
@@ -325,10 +326,12 @@ def _build_synthetic_clip(rec: Recipe, root: Path, mf: int | None, deg, fps: flo
     t0 = time.perf_counter()
     n = spec.frames if mf is None else min(spec.frames, mf)
     hr, lr = root / "hr" / f"{spec.id}.mkv", root / "lr" / f"{spec.id}.mkv"
+    lines = ProgressLog(f"building {rec.name}/{spec.id}", n)
     with FrameWriter(hr, fps=fps, codec="ffv1") as hw, deg.for_clip(spec.index).open_writer(lr, fps) as lw:
         for chunk in ClipSynth(spec).chunks(CHUNK, stop=n):
             hw.write(chunk)
             lw.write(chunk)
+            lines.advance(len(chunk))
     log.info("built %s/%s: %d frames in %.1fs", rec.name, spec.id, n, time.perf_counter() - t0)
     return {"id": spec.id, "frames": n, "fps": fps,
             "hr": _entry(root, hr, spec.width, spec.height),
@@ -355,6 +358,7 @@ def _build_video_clip(rec: Recipe, root: Path, mf: int | None, deg, job: tuple[i
     n = info.frames if mf is None else min(info.frames, mf)
     fps = float(info.fps) if info.fps > 0 else 25.0
     lr = root / "lr" / f"{cid}.mkv"
+    lines = ProgressLog(f"building {rec.name}/{cid}", n)
     if has_hr:
         h, w = info.height - info.height % s, info.width - info.width % s
         if h == 0 or w == 0:
@@ -366,12 +370,14 @@ def _build_video_clip(rec: Recipe, root: Path, mf: int | None, deg, job: tuple[i
                 crop = chunk[:, y0:y0 + h, x0:x0 + w]  # (T,H0,W0,3) -> (T,h,w,3), centre crop
                 hw.write(crop)
                 lw.write(crop)
+                lines.advance(len(crop))
         hr_entry, lr_entry = _entry(root, hr, w, h), _entry(root, lr, w // s, h // s)
         cut_src = hr
     else:
         with FrameWriter(lr, fps=fps, codec="ffv1") as lw:
             for chunk in FrameReader(src, chunk=CHUNK, max_frames=n).iter_uint8():
                 lw.write(chunk)
+                lines.advance(len(chunk))
         hr_entry, lr_entry, cut_src = None, _entry(root, lr, info.width, info.height), lr
     cuts = detect_cuts(cut_src, float(d.get("scene_threshold", 27.0)), int(d.get("scene_min_len", 15)))
     log.info("built %s/%s from %s: %d frames in %.1fs", rec.name, cid, src.name, n, time.perf_counter() - t0)

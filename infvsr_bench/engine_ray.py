@@ -30,6 +30,7 @@ from typing import Any
 
 from . import records, runner
 from .errors import BadInput
+from .progress import ProgressLog
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +223,10 @@ def run_clips(p: runner.PreparedRun, todo: list[dict[str, Any]], opts: RayOption
     attempts: Counter[str] = Counter()
     idle = [worker_cls.remote(job_ref) for _ in range(pool_size(opts, p.spec.device, len(todo)))]
     inflight: dict[Any, tuple[Any, dict[str, Any]]] = {}  # ObjectRef -> (actor, clip)
-    bar = tqdm(total=len(todo), desc=f"{p.method.info.name} on {p.manifest['name']} (ray)", unit="clip",
-               disable=not p.spec.progress)
+    what = f"{p.method.info.name} on {p.manifest['name']} (ray)"
+    bar = tqdm(total=len(todo), desc=what, unit="clip", disable=not p.spec.progress)
+    # not a terminal: a progress line (frames of finished clips) at a steady interval instead of the bar
+    lines = None if p.spec.progress else ProgressLog(what, sum(runner.clip_frames(p, c) for c in todo), len(todo))
     try:
         while queue or inflight:
             while queue and idle:
@@ -253,6 +256,8 @@ def run_clips(p: runner.PreparedRun, todo: list[dict[str, Any]], opts: RayOption
                 idle.append(actor)
             runner.save_clip(p, rec, series)
             bar.update(1)
+            if lines is not None:
+                lines.advance(runner.clip_frames(p, clip))
     finally:
         bar.close()
         for actor in idle + [a for a, _ in inflight.values()]:

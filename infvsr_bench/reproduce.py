@@ -16,7 +16,7 @@ dataset without ground truth. Random-weight results are never compared (also "un
 
 What a flag means: the number moved by more than a metric implementation/convention alone is known to move
 it, so the method, its weights, the data or an unrecorded convention differ from the paper's. It is not a
-statistical test; the spreads are documented one by one below (``reference/metrics.md``).
+statistical test; the spreads are documented one by one below (``docs/metrics.md``).
 """
 from __future__ import annotations
 
@@ -53,26 +53,26 @@ class Spread:
         return " or ".join(parts)
 
 
-#: Known reproducibility spreads, one per metric name (``reference/metrics.md``; "chosen" = no published
+#: Known reproducibility spreads, one per metric name (``docs/metrics.md``; "chosen" = no published
 #: figure exists, the value is this project's choice and says so).
 SPREADS: dict[str, Spread] = {
-    "psnr": Spread(0.5, 0.0, "metrics.md §3.1: PSNR conventions (Y vs RGB, pyiqa vs BasicSR) moved published "
+    "psnr": Spread(0.5, 0.0, "docs/metrics.md §3.1: PSNR conventions (Y vs RGB, pyiqa vs BasicSR) moved published "
                              "numbers by 0.5-1.3 dB (OSEDiff #34, SeeSR #60); the lower end, as our spec pins one "
                              "convention"),
     "ssim": Spread(0.01, 0.0, "chosen: no published spread; SSIM implementations differ in colour space and "
-                              "downsampling (metrics.md §2.1, pyiqa #236)"),
+                              "downsampling (docs/metrics.md §2.1, pyiqa #236)"),
     "lpips": Spread(0.01, 0.0, "chosen: no published spread; backbone and input range must match "
-                               "(metrics.md §2.2)"),
-    "dists": Spread(0.005, 0.0, "chosen: pyiqa's DISTS matches the official one to ~1e-4 (metrics.md §2.2); the "
+                               "(docs/metrics.md §2.2)"),
+    "dists": Spread(0.005, 0.0, "chosen: pyiqa's DISTS matches the official one to ~1e-4 (docs/metrics.md §2.2); the "
                                 "margin allows for decoding and frame-set differences"),
-    "musiq": Spread(0.0, 0.03, "metrics.md §2.2: pyiqa vs the official TF MUSIQ differ by up to ~1 point "
+    "musiq": Spread(0.0, 0.03, "docs/metrics.md §2.2: pyiqa vs the official TF MUSIQ differ by up to ~1 point "
                                "(36.94 vs 38.03); pyiqa's calibration tolerance is rtol 3e-2"),
-    "clipiqa": Spread(0.02, 0.0, "chosen: three non-equivalent CLIP-IQA implementations exist (metrics.md "
+    "clipiqa": Spread(0.02, 0.0, "chosen: three non-equivalent CLIP-IQA implementations exist (docs/metrics.md "
                                  "§2.2); our spec pins pyiqa's"),
-    "dover": Spread(0.021, 0.0, "metrics.md §2.2/§3.3: DOVER sampling is random; a re-run gave 0.691 vs 0.670 "
+    "dover": Spread(0.021, 0.0, "docs/metrics.md §2.2/§3.3: DOVER sampling is random; a re-run gave 0.691 vs 0.670 "
                                 "(DOVER #6)"),
     "ewarp-raft": Spread(0.0, 0.10, "chosen: E*warp depends on the flow net, resolution and the 0.5x step "
-                                    "(metrics.md §2.3); no published re-run spread"),
+                                    "(docs/metrics.md §2.3); no published re-run spread"),
 }
 
 #: Method parameters ``reproduce`` sets (unless the caller sets them) so that a method's frames are what its

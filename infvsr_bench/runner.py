@@ -13,7 +13,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ from . import aggregate, datasets, provenance, records, runlock
 from .errors import BadInput, MethodError, WeightsNotFound
 from .methods import Method, get_method
 from .metrics import DEFAULT_METRICS, StreamingMetric, metric_from_spec
+from .progress import ProgressLog
 from .throughput import ClipTimer
 from .video_io import FrameReader, quantize
 
@@ -321,11 +322,18 @@ def save_clip(p: PreparedRun, rec: dict[str, Any], series: dict[str, np.ndarray]
     records.append_clip(p.run_dir, rec)
 
 
-def compute_clip(p: PreparedRun, clip: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def clip_frames(p: PreparedRun, clip: dict[str, Any]) -> int:
+    """Frames of ``clip`` this run scores (``--max-frames`` caps it)."""
+    return clip["frames"] if p.spec.max_frames is None else min(clip["frames"], p.spec.max_frames)
+
+
+def compute_clip(p: PreparedRun, clip: dict[str, Any],
+                 on_frames: Callable[[int], None] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The clip loop itself: (record without ``frames_file``, per-frame series); writes nothing, so it can
-    run on a remote worker (:mod:`infvsr_bench.engine_ray`). Raises on failure."""
+    run on a remote worker (:mod:`infvsr_bench.engine_ray`). Raises on failure. ``on_frames(k)`` is called
+    as every k output frames are scored (progress lines)."""
     m, method, device = p.manifest, p.method, p.spec.device
-    n = clip["frames"] if p.spec.max_frames is None else min(clip["frames"], p.spec.max_frames)
+    n = clip_frames(p, clip)
     chunk = max(1, method.info.chunk_frames)
     scale = int(m["scale"])
     out_h, out_w = clip["lr"]["height"] * scale, clip["lr"]["width"] * scale
@@ -365,6 +373,8 @@ def compute_clip(p: PreparedRun, clip: dict[str, Any]) -> tuple[dict[str, Any], 
         timer.outside(score)  # metric networks on the same GPU: their memory is not the method's
         p.metrics_device_bytes = timer.other_bytes  # kept for the next clip, also if this one fails later
         emitted += k
+        if on_frames is not None:
+            on_frames(k)
 
     def emit(fn, *args) -> None:
         """Time ``fn`` (step or flush) and score what it returns: one tensor, or an iterator of tensors whose
@@ -432,13 +442,19 @@ def execute(p: PreparedRun) -> RunResult:
     try:
         todo, skipped = begin(p)
         p.method.setup(p.spec.device, torch.float32)
-        for clip in tqdm(todo, desc=f"{p.method.info.name} on {p.manifest['name']}", unit="clip",
-                         disable=not p.spec.progress):
+        what = f"{p.method.info.name} on {p.manifest['name']}"
+        # a bar on a terminal; progress lines at a steady interval otherwise (CI logs)
+        lines = None if p.spec.progress else ProgressLog(what, sum(clip_frames(p, c) for c in todo), len(todo))
+        for clip in tqdm(todo, desc=what, unit="clip", disable=not p.spec.progress):
+            if lines is not None:
+                lines.begin(clip["id"], clip_frames(p, clip))
             try:
-                rec, series = compute_clip(p, clip)
+                rec, series = compute_clip(p, clip, None if lines is None else lines.advance)
             except Exception as exc:  # one clip's failure is recorded; the run goes on
                 rec, series = failed_record(clip["id"], exc), None
             save_clip(p, rec, series)
+            if lines is not None:
+                lines.end(_means_text(series))
         return finish(p, skipped)
     finally:
         release(p)
@@ -469,6 +485,15 @@ def release(p: PreparedRun) -> None:
     if p.lock is not None:
         p.lock.release()
         p.lock = None
+
+
+def _means_text(series: dict[str, np.ndarray] | None) -> str:
+    """'psnr 27.3101, ssim 0.812' from a clip's per-frame series (the -v detail of a progress line)."""
+    if not series:
+        return "failed"
+    with np.errstate(all="ignore"):
+        means = {k: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for k, v in series.items()}
+    return ", ".join(f"{k} {v:.6g}" for k, v in means.items())
 
 
 def begin(p: PreparedRun) -> tuple[list[dict[str, Any]], list[str]]:

@@ -155,7 +155,7 @@ def test_grpb_bias_equals_a_naive_per_pair_loop(shift):
 
 
 def test_fusion_formula_and_parts():
-    # dover.md §6.2: t = -0.079, a = 0.148 fuses to 0.692
+    # docs/dover.md §6.2: t = -0.079, a = 0.148 fuses to 0.692
     assert fuse(technical=-0.079, aesthetic=0.148) == pytest.approx(0.692, abs=5e-4)
     assert technical_01(0.1107) == pytest.approx(0.5) and aesthetic_01(-0.08285) == pytest.approx(0.5)
     with pytest.raises(TypeError):
@@ -164,7 +164,7 @@ def test_fusion_formula_and_parts():
 
 # ------------------------------------------------------------------------------------------------ views
 def test_temporal_sampling_of_the_deterministic_demo():
-    """FEQ-gdkTN4Q demo (98 frames): no offset draws; clip 3 wraps (dover.md §1.6)."""
+    """FEQ-gdkTN4Q demo (98 frames): no offset draws; clip 3 wraps (docs/dover.md §1.6)."""
     for seed in (0, 7):
         tech, aes = sample_indices(98, seed)
         assert tech.tolist() == list(range(0, 64, 2)) + list(range(32, 96, 2)) + [64, 66, 68, 70, 72, 74, 76, 78,
@@ -188,7 +188,7 @@ def test_temporal_offsets_follow_the_seeded_official_draw_order():
 
 
 def _official_views(frames_u8: torch.Tensor, seed: int, antialias: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Independent whole-video reference of dover.md §1.3-§1.5: (C, T, H, W) tensors as the official code
+    """Independent whole-video reference of docs/dover.md §1.3-§1.5: (C, T, H, W) tensors as the official code
     holds them, one 4-D interpolate with T as channels, the crops per clip. The aesthetic view as the official
     code makes it: ``torchvision.transforms.Resize((224, 224))`` on the (T, C, H, W) uint8 frames (antialiased
     on the pinned torchvision), or with ``antialias=False`` the training-era torchvision's plain bilinear."""
@@ -430,7 +430,7 @@ def test_released_weights_load_and_score():
     m = get_metric("dover", window_frames=64, windows=1)
     a = _score(m, _video(64, 240, 320, seed=1), chunk=16)
     b = _score(m, _video(64, 240, 320, seed=1).flip(-1).roll(40, -1) * 0.5, chunk=16)
-    # dover.md gives no published value for a synthetic clip: check the released network's raw scores fall in
+    # docs/dover.md gives no published value for a synthetic clip: check the released network's raw scores fall in
     # the range its official predictions span (§4) and that distinct inputs get distinct scores (DOVER #38)
     for out in (a, b):
         ex = out["extra"]

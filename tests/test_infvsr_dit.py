@@ -23,7 +23,7 @@ def _one_thread():
 
 
 def _release_key_table() -> dict[str, tuple[int, ...]]:
-    """Every key and shape of InfVSR.ckpt, written from infvsr-checkpoints.md §1 (independent of the model)."""
+    """Every key and shape of InfVSR.ckpt, written from docs/infvsr-checkpoints.md §1 (independent of the model)."""
     d, ffn, ctx, freq, out = 1536, 8960, 512, 256, 64
     keys = {
         "patch_embedding.weight": (d, 16, 1, 2, 2), "patch_embedding.bias": (d,),

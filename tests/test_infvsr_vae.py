@@ -13,7 +13,7 @@ from infvsr_bench.models.infvsr.vae_tiling import Blender, Tiling, spans
 from .helpers import torch_threads
 
 # ---------------------------------------------------------------------------------------------- spec table
-# Written from ../shared/reference/infvsr-checkpoints.md §2 (not from the model code).
+# Written from docs/infvsr-checkpoints.md §2 (not from the model code).
 
 
 def _res(p, i, o):

@@ -165,7 +165,7 @@ def test_table1_loads_every_cell():
     assert per == {"udm10": full, "spmcs": full, "mvsr4x": full, "videolq": full - {"psnr", "ssim", "lpips", "dists"},
                    "movielq": full - {"psnr", "ssim", "lpips", "dists"}}
     v = {(c.method, c.dataset, c.metric): c for c in cells}
-    # spot checks against reference/infvsr.md 11.3
+    # spot checks against docs/infvsr.md §11.3
     assert v["InfVSR", "udm10", "psnr"].value == 24.86 and v["SeedVR2", "udm10", "ssim"].value == 0.7764
     assert v["Upscale-A-Video", "spmcs", "musiq"].value == 69.55 and v["STAR", "mvsr4x", "ewarp-raft"].value == 0.61
     assert v["RealViFormer", "videolq", "ewarp-raft"].value == 4.47 and v["SeedVR", "movielq", "clipiqa"].value == 0.505

@@ -1,6 +1,6 @@
 """Method cards: ``methods/<name>.toml`` files that describe how to run a VSR program we do not ship.
 
-A card is data (DESIGN: presets are data files, not code). It names the program's paper, licence and
+A card is data (docs/design.md: presets are data files, not code). It names the program's paper, licence and
 install steps, the paths it needs on this machine (repo folder, interpreter, weights — each overridable by
 an environment variable or a method parameter), the command template, and the input / output layout. The
 :class:`CardRegistry` adds every card in the cards folder to the method registry on first lookup, so

@@ -1,7 +1,7 @@
 """Frozen image backbones that turn frames into L2-normalised feature vectors.
 
 One interface, :class:`FeatureBackbone`, so that the semantic-consistency metric is the same code whatever
-network embeds the frames (``reference/metrics.md`` §0). Every backbone:
+network embeds the frames (``docs/metrics.md`` §0). Every backbone:
 
 * takes frames as the project passes them — ``(T, 3, H, W)`` float32 RGB in [0, 1], any size — and returns
   ``(T, D)`` float32 features with unit L2 norm, on the backbone's device;

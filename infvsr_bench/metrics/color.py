@@ -1,6 +1,6 @@
 """RGB → luma conversions used by the fidelity metrics, one function per published convention.
 
-Two conventions matter for PSNR / SSIM tables (see ``reference/metrics.md`` §2.1), and they give different
+Two conventions matter for PSNR / SSIM tables (see ``docs/metrics.md`` §2.1), and they give different
 numbers on the same frames:
 
 * **BT.601 studio swing** (BasicSR, MATLAB ``rgb2ycbcr``): ``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` with

@@ -2,7 +2,7 @@
 
 DOVER (Wu et al., ICCV 2023) scores a *video*: one technical view (3 clips × 32 frames of 7×7 fragment
 mosaics) and one aesthetic view (32 resized frames), sampled at random from the whole video
-(``reference/dover.md``). On a 10,000-frame clip that is 1.3 % of the frames, and unseeded reruns differ by
+(``docs/dover.md``). On a 10,000-frame clip that is 1.3 % of the frames, and unseeded reruns differ by
 ~0.02 (DOVER #6). This metric makes it deterministic and long-video aware:
 
 Windows (a named variant of DOVER, chosen up front from the clip length ``meta["frames"]``)

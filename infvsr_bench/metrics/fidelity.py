@@ -1,6 +1,6 @@
 """PSNR and SSIM as streaming metrics, with the two published conventions as explicit presets.
 
-Papers disagree by tenths of a dB because PSNR/SSIM conventions differ (``reference/metrics.md`` §2.1). We
+Papers disagree by tenths of a dB because PSNR/SSIM conventions differ (``docs/metrics.md`` §2.1). We
 implement both and record which one produced a number:
 
 ``preset="basicsr"`` (default; the de-facto VSR reference)

@@ -12,7 +12,7 @@ Every metric here scores **pairs of consecutive frames**. Conventions shared by 
   RGB frame, a uint8 grayscale plane, ...), cloned so that it never pins the whole chunk: state is one frame
   whatever the video length, and splitting a video into chunks changes no value (tested).
 
-The metrics (``reference/metrics.md`` §2.3):
+The metrics (``docs/metrics.md`` §2.3):
 
 ``ewarp-dis`` — flow-warping error of the output video, EvalCrafter "E*warp" recipe with OpenCV DIS flow
     1. each output frame (8-bit levels) is resized bilinearly by ``resize`` (0.5: each pixel the exact mean

@@ -2,7 +2,7 @@
 
 VMAF (an SVM over VIF, ADM and motion features) is the one widely used weight-free video metric, and
 libvmaf is its reference implementation. We do not re-implement it; we drive it so that it fits the
-streaming contract (``reference/metrics.md`` §2.2):
+streaming contract (``docs/metrics.md`` §2.2):
 
 * **One ffmpeg process per clip**, started at the first :meth:`~StreamingMetric.update` (the frame size is
   known then). It reads two raw ``rgb24`` streams — input 0 the distorted video (the SR output), input 1

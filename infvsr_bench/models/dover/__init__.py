@@ -4,7 +4,7 @@ Entry point: :func:`build_dover` (imported lazily, so ``import infvsr_bench.mode
 Modules: ``config`` (presets), ``swin3d`` (technical branch, GRPB), ``convnext3d`` (aesthetic branch),
 ``heads`` (quality heads and the published fusion), ``model`` (the whole network and strict loading),
 ``views`` (the official temporal sampling, fragment mosaics and resized view, frame by frame).
-Specification: ``reference/dover.md``. Licence of the released weights: S-Lab License 1.0, non-commercial.
+Specification: ``docs/dover.md``. Licence of the released weights: S-Lab License 1.0, non-commercial.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """DOVER's aesthetic backbone: ConvNeXt-T inflated to 3-D (strategy '131').
 
-Written from ``reference/dover.md`` §2.2 (Liu et al., A ConvNet for the 2020s; DOVER's inflation). Names
+Written from ``docs/dover.md`` §2.2 (Liu et al., A ConvNet for the 2020s; DOVER's inflation). Names
 follow the released ``DOVER.pth``: ``downsample_layers.{k}.{0,1}``, ``stages.{i}.{j}.{dwconv,norm,pwconv1,
 pwconv2,gamma}``, ``norm``. The official code downloads ImageNet ConvNeXt weights at construction and
 inflates them; ``DOVER.pth`` overwrites all of them, so nothing is downloaded here.

@@ -1,6 +1,6 @@
 """DOVER's quality heads and the published fusion of the two branch scores.
 
-``VQAHead`` (``reference/dover.md`` §2.3): Conv3d 1×1×1 C→64, GELU, Conv3d 64→1 on the unpooled feature map
+``VQAHead`` (``docs/dover.md`` §2.3): Conv3d 1×1×1 C→64, GELU, Conv3d 64→1 on the unpooled feature map
 (dropout is off at inference). A branch's raw score is the plain mean of every element of its map.
 
 Fusion (§4, ``evaluate_one_video.py -f``): with raw technical ``t`` and aesthetic ``a``,

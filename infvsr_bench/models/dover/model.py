@@ -1,4 +1,4 @@
-"""The DOVER model: two backbones, two heads, raw branch scores (``reference/dover.md`` §2–§3).
+"""The DOVER model: two backbones, two heads, raw branch scores (``docs/dover.md`` §2–§3).
 
 ``DOVER.pth`` is a flat state dict with 381 entries in the order ``technical_backbone.*``,
 ``aesthetic_backbone.*``, ``technical_head.*``, ``aesthetic_head.*`` (56,218,302 parameters plus twelve

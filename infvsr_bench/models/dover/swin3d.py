@@ -1,6 +1,6 @@
 """DOVER's technical backbone: Video Swin-T with the gated relative position bias (GRPB).
 
-Written from ``reference/dover.md`` §2.1 (Liu et al., Video Swin Transformer; Wu et al., FAST-VQA / DOVER).
+Written from ``docs/dover.md`` §2.1 (Liu et al., Video Swin Transformer; Wu et al., FAST-VQA / DOVER).
 Parameter and buffer names follow the released ``DOVER.pth`` (``patch_embed.*``, ``layers.{i}.blocks.{j}.*``,
 ``layers.{i}.downsample.*``, ``norm.*``) so the checkpoint loads strictly.
 

@@ -1,4 +1,4 @@
-"""DOVER's two input views, sampled the official way but one frame at a time (``reference/dover.md`` §1).
+"""DOVER's two input views, sampled the official way but one frame at a time (``docs/dover.md`` §1).
 
 A "video" here is whatever span the caller treats as one DOVER input (the metric uses fixed windows of a
 long clip). For a span of ``n`` frames:

@@ -1,6 +1,6 @@
 """InfVSR (causal one-step diffusion VSR) in this project's own code.
 
-Entry points (stable; see DESIGN.md): :func:`build_dit`, :func:`build_vae`, :func:`build_visual_encoder`.
+Entry points (stable; see docs/design.md): :func:`build_dit`, :func:`build_vae`, :func:`build_visual_encoder`.
 They are imported lazily so that ``import infvsr_bench.models.infvsr`` stays cheap.
 """
 from __future__ import annotations

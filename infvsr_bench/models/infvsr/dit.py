@@ -1,6 +1,6 @@
 """The InfVSR DiT: Wan2.1-1.3B's diffusion transformer with a visual context, run chunk by chunk.
 
-Specification: ``shared/reference/infvsr.md`` §3 (architecture) and ``infvsr-checkpoints.md`` §1 (every key
+Specification: ``docs/infvsr.md`` §3 (architecture) and ``docs/infvsr-checkpoints.md`` §1 (every key
 of ``InfVSR.ckpt``). Module names equal the released keys, so the checkpoint loads strictly: 825 tensors,
 1,413,491,776 parameters for the ``infvsr-1.3b`` preset.
 

@@ -1,7 +1,7 @@
 """Configuration of the InfVSR DiT and its named presets.
 
 ``infvsr-1.3b`` is the released ``config.json`` of InfVSR (Wan2.1-T2V-1.3B layout with a 512-d visual context in
-place of umT5's 4096-d text; see ``shared/reference/infvsr.md`` §3.1). ``tiny`` keeps every structural rule
+place of umT5's 4096-d text; see ``docs/infvsr.md`` §3.1). ``tiny`` keeps every structural rule
 (patch (1,2,2), 16 latent channels, a head_dim that splits into the t|h|w RoPE axes by Wan's rule) at a size
 that runs in milliseconds on a CPU, for tests.
 """

@@ -1,6 +1,6 @@
 """Rolling self-attention KV-cache of the InfVSR DiT: preallocated per-layer buffers written in place.
 
-What the release does (``infvsr.md`` §3.5): after each chunk it keeps the post-RoPE K and V of that chunk (all
+What the release does (``docs/infvsr.md`` §3.5): after each chunk it keeps the post-RoPE K and V of that chunk (all
 layers); the next chunk's queries attend to concat(previous chunk, current chunk). Within a chunk attention is
 bidirectional, across chunks block-causal; nothing else is kept. This module generalises that to
 

@@ -1,6 +1,6 @@
 """Loading InfVSR's four released weight files, strictly, into modules built on the meta device.
 
-The files (``infvsr-checkpoints.md``): ``InfVSR.ckpt`` (DiT, flat bf16 state dict), ``Wan2.1_VAE.pth`` (VAE,
+The files (``docs/infvsr-checkpoints.md``): ``InfVSR.ckpt`` (DiT, flat bf16 state dict), ``Wan2.1_VAE.pth`` (VAE,
 flat fp32 state dict, optionally under ``model_state``), ``ram_swin_large_14m.pth`` (RAM, state dict under
 ``model``; only ``visual_encoder.*`` / ``image_proj.*`` are used) and ``DAPE.pth`` (SeeSR's LoRA tensors,
 merged into the Swin qkv weights at load). Each module is built on the meta device (no random weights are

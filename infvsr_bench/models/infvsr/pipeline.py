@@ -1,4 +1,4 @@
-"""Streaming InfVSR: one chunk of LR frames in, the same number of SR frames out (``infvsr.md`` §2).
+"""Streaming InfVSR: one chunk of LR frames in, the same number of SR frames out (``docs/infvsr.md`` §2).
 
 Per chunk (a :class:`~.scenes.VideoChunk`):
 

@@ -4,7 +4,7 @@ Each attention head's channels are split into a time, a height and a width axis 
 release; :func:`~.dit_presets.rope_axes`). Adjacent channel pairs (2j, 2j+1) of an axis of width ``a`` are a
 complex number rotated by ``pos * 10000**(-2j/a)``. Time positions are absolute latent-frame indices along the
 scene (``start_frame + [0, F)``), rows and columns are patch indices. Angles and the rotation are computed in
-float64 and the result is cast back, as the release does (``infvsr.md`` §3.3).
+float64 and the result is cast back, as the release does (``docs/infvsr.md`` §3.3).
 
 Why no precomputed table: Wan indexes a 1024-position table, which an endless video outruns (1024 latent
 frames ≈ 68 s at 60 fps). Computing the angles for the positions at hand costs one small outer product per

@@ -1,6 +1,6 @@
 """InfVSR's one-step sampler: one DiT call at a fixed timestep and one flow-matching Euler step to σ = 0.
 
-The release (``infvsr.md`` §3.4) treats the latent of the bicubically upsampled LR chunk as the noisy latent
+The release (``docs/infvsr.md`` §3.4) treats the latent of the bicubically upsampled LR chunk as the noisy latent
 z at a fixed noise level, asks the DiT for the flow-matching velocity v (Wan convention: x_t = (1−σ)x0 + σε,
 v = ε − x0) and returns x0 = z − σ·v. No noise is added.
 

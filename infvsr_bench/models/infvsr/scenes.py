@@ -1,4 +1,4 @@
-"""Online scene-cut detection and chunking for InfVSR (``../shared/reference/infvsr.md`` §6).
+"""Online scene-cut detection and chunking for InfVSR (``docs/infvsr.md`` §6).
 
 InfVSR restarts its temporal state (KV cache, VAE histories, RoPE positions) at every scene cut and
 re-selects its reference frame on large content drift. :class:`SceneChunker` turns a stream of LR frames

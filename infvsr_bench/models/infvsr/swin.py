@@ -4,7 +4,7 @@ Why its own file: InfVSR encodes a reference frame with RAM's Swin-L (DAPE LoRA 
 to the DiT's cross-attention, so the module tree must carry RAM's parameter names exactly for a strict load
 (``patch_embed.proj``, ``layers.{i}.blocks.{j}.attn.qkv``, ``layers.{i}.downsample.reduction``, ``norm``).
 Reference: Liu et al., "Swin Transformer" (ICCV 2021); key layout per
-``../shared/reference/infvsr-checkpoints.md`` §3. The recomputable buffers (``relative_position_index`` on
+``docs/infvsr-checkpoints.md`` §3. The recomputable buffers (``relative_position_index`` on
 the attention, ``attn_mask`` on the block) are registered non-persistent, so a strict load neither expects
 nor rejects them. No dropout / drop-path: this module only runs in eval.
 """

@@ -7,7 +7,7 @@ path InfVSR runs (:meth:`WanVAE.new_stream`, see ``vae_stream.py``), which are e
 causal convolutions and tested to be so.
 Why: InfVSR encodes the upscaled LR video and decodes the restored latents chunk by chunk, carrying a
 two-frame history per causal conv across chunks, so a scene of any length costs constant memory.
-Spec: ``../shared/reference/infvsr.md`` §5, ``infvsr-checkpoints.md`` §2 (194 tensors, 126,892,531 params).
+Spec: ``docs/infvsr.md`` §5, ``docs/infvsr-checkpoints.md`` §2 (194 tensors, 126,892,531 params).
 
 Grouping: time is compressed causally as 1 + 4k frames → 1 + k latents; the first frame of a sequence is
 its own latent, every later latent covers 4 frames (and decodes back to 4 frames).

@@ -13,7 +13,7 @@ pushed through it in one pass or piece by piece with a small carried history. Ea
 
 Module and parameter names follow the released ``Wan2.1_VAE.pth`` (``residual.{0,2,3,6}``, ``shortcut``,
 ``norm.gamma``, ``to_qkv``, ``proj``, ``resample.1``, ``time_conv``), see
-``../shared/reference/infvsr-checkpoints.md`` §2 and ``infvsr.md`` §5.1.
+``docs/infvsr-checkpoints.md`` §2 and ``docs/infvsr.md`` §5.1.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Why: InfVSR encodes every incoming pixel chunk and decodes every restored latent chunk as soon as it is
 ready; carrying each causal conv's last (≤2) input frames from call to call makes the chunked result equal
 to a whole-video pass (no seams inside a scene) while state stays a few frames per conv, however long the
-scene. One :class:`VAEStream` per scene (the release's ``VAESequence``, ``../shared/reference/infvsr.md``
+scene. One :class:`VAEStream` per scene (the release's ``VAESequence``, ``docs/infvsr.md``
 §5.2); ``reset()`` at a scene cut.
 
 Chunk rules (the 1+4k grouping): the first ``encode`` of a stream takes T ≡ 1 (mod 4) frames (frame 0 is

@@ -1,7 +1,7 @@
 """Spatial tiling of the VAE for large frames: the tile grid and linear-ramp blending.
 
 Why: untiled, the VAE's activations for 4 frames at full output resolution dominate memory at 4K. The
-release (``../shared/reference/infvsr.md`` §5.2) cuts frames taller than 1024 px into overlapping tiles
+release (``docs/infvsr.md`` §5.2) cuts frames taller than 1024 px into overlapping tiles
 defined in latent pixels (size 128 = 1024 px, stride 110, overlap 18), runs every tile as its own causal
 stream (its own conv histories), and blends the tile outputs with weights that ramp linearly 1/r … 1 over
 the overlap on every side that is not a frame border (2-D weight = min of the row and column ramps),

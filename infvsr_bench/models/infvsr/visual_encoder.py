@@ -3,7 +3,7 @@
 InfVSR replaces Wan2.1's umT5 text context by 145 visual tokens of one LR reference frame (the first frame
 of a scene, re-selected on large content drift): Swin-L features after the final norm, a mean-pooled token
 in front of the 12×12 grid tokens, projected 1536 → 512 by RAM's ``image_proj``
-(``../shared/reference/infvsr.md`` §4, ``infvsr-checkpoints.md`` §3–4).
+(``docs/infvsr.md`` §4, ``docs/infvsr-checkpoints.md`` §3–4).
 
 Presets: ``swin-l-ram`` (the exact release: 195,985,460 parameters in 329 tensors) and ``tiny`` (32 px,
 two stages, 32-d output, for tests). The module has the children ``visual_encoder`` and ``image_proj`` so
