@@ -12,7 +12,7 @@ from infvsr_bench.models.infvsr.vae_blocks import CausalConv3d
 from .helpers import torch_threads
 
 PLAIN = {"sdpa_backends": "auto", "vae_channels_last": False, "vae_fused_pad": False, "scene_host_batch": False,
-         "cudnn_benchmark": False, "host_async": False}
+         "cudnn_benchmark": False, "host_async": False, "vae_native_upsample": False}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -117,3 +117,14 @@ def test_profiler_times_every_stage_and_counts_flops():
     prof.reset()
     _run(m, lr[:9])
     assert "dit.mlp" not in prof.seconds() and prof.calls["dit"] == 1
+
+
+def test_native_upsample_equals_the_fp32_round_trip_in_bf16():
+    from infvsr_bench.models.infvsr.vae_blocks import _NearestUp2x
+
+    up = _NearestUp2x()
+    x = torch.randn(2, 3, 5, 7).to(torch.bfloat16)
+    plain = up(x)
+    up.native = True
+    fast = up(x)
+    assert fast.dtype == torch.bfloat16 and fast.shape == (2, 3, 10, 14) and torch.equal(plain, fast)

@@ -20,7 +20,8 @@ Parameters (``--method infvsr:key=value`` / ``get_method("infvsr", key=value)``)
   priority order, default ``cudnn_attention,flash_attention``; ``auto`` = PyTorch's own choice),
   ``vae_channels_last``, ``vae_fused_pad``, ``scene_host_batch`` (the scene detector gets each pushed block
   with one host copy instead of one per frame), ``cudnn_benchmark`` (cuDNN autotuning while a chunk runs),
-  ``host_async`` (no host-device synchronisation per chunk).
+  ``host_async`` (no host-device synchronisation per chunk), ``vae_native_upsample`` (nearest upsampling in
+  the run dtype).
 
 Chunk boundaries: without scene detection the schedule (9, then 12, ...) is known up front and
 :meth:`chunk_boundaries` returns it. With scene detection the true schedule depends on the cuts the detector
@@ -93,7 +94,7 @@ class InfVSR:
                  window_chunks: int = 1, sink_frames: int = 0, exact_release: bool = True, dtype: str = "auto",
                  scale: int = 4, sdpa_backends: str = DEFAULT_SDPA, vae_channels_last: bool = True,
                  vae_fused_pad: bool = True, scene_host_batch: bool = True, cudnn_benchmark: bool = True,
-                 host_async: bool = True):
+                 host_async: bool = True, vae_native_upsample: bool = True):
         from ..models.infvsr.load import PRESETS
 
         if preset not in PRESETS:
@@ -124,7 +125,8 @@ class InfVSR:
                        "vae_fused_pad": _flag(vae_fused_pad, "vae_fused_pad"),
                        "scene_host_batch": _flag(scene_host_batch, "scene_host_batch"),
                        "cudnn_benchmark": _flag(cudnn_benchmark, "cudnn_benchmark"),
-                       "host_async": _flag(host_async, "host_async")}
+                       "host_async": _flag(host_async, "host_async"),
+                       "vae_native_upsample": _flag(vae_native_upsample, "vae_native_upsample")}
         if scale != 4:
             self.params["scale"] = scale
         self.info = MethodInfo(name=self.name, scale=scale, causal=True, chunk_frames=12,
@@ -172,7 +174,7 @@ class InfVSR:
         from ..models.infvsr.load import build_random, load_infvsr
         from ..models.infvsr.pipeline import InfVSRPipeline, PipelineOptions
         from ..models.infvsr.scenes import SceneChunker
-        from ..models.infvsr.speedups import set_vae_fused_pad, vae_channels_last
+        from ..models.infvsr.speedups import set_vae_fused_pad, set_vae_native_upsample, vae_channels_last
 
         p = self.params
         run_dtype = _DTYPES[p["dtype"]] if p["dtype"] != "auto" else (
@@ -191,6 +193,7 @@ class InfVSR:
         if p["vae_channels_last"]:
             vae_channels_last(models.vae)
         set_vae_fused_pad(models.vae, p["vae_fused_pad"])
+        set_vae_native_upsample(models.vae, p["vae_native_upsample"])
         self.pipeline = InfVSRPipeline(models.dit, models.vae, models.encoder, opts)
         self.chunker = SceneChunker(detect=self.scene_detection, scene_threshold=p["scene_threshold"],
                                     reference_threshold=p["reference_threshold"], host_batch=p["scene_host_batch"])

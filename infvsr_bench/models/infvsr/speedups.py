@@ -9,6 +9,8 @@ the run's parameters record what was used:
 * ``vae_fused_pad`` — every causal conv builds [zeros | history | input] with one ``cat`` and lets the
   convolution zero-pad in space instead of an extra ``F.pad`` copy of the whole activation
   (:meth:`~.vae_blocks.CausalConv3d._forward_fused`).
+* ``vae_native_upsample`` — the decoder's nearest ×2 upsampling in the run dtype instead of via fp32 (a
+  pure pixel copy, so the same values; less memory and traffic).
 * ``sdpa_backends`` (in :class:`~.pipeline.PipelineOptions`) — the attention kernels the DiT prefers.
 * ``cudnn_benchmark`` — cuDNN times its convolution algorithms once per shape and keeps the fastest, only
   while a chunk runs (:func:`cudnn_autotune`; the process-wide flag is restored afterwards).
@@ -23,7 +25,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .vae_blocks import CausalConv3d
+from .vae_blocks import CausalConv3d, _NearestUp2x
 
 
 def vae_channels_last(vae: nn.Module) -> None:
@@ -39,6 +41,13 @@ def set_vae_fused_pad(vae: nn.Module, on: bool) -> None:
     for m in vae.modules():
         if isinstance(m, CausalConv3d):
             m.fuse_pad = on
+
+
+def set_vae_native_upsample(vae: nn.Module, on: bool) -> None:
+    """Switch the decoder's nearest ×2 upsampling between fp32 (plain) and the run dtype (same values)."""
+    for m in vae.modules():
+        if isinstance(m, _NearestUp2x):
+            m.native = on
 
 
 def as_channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -65,4 +74,4 @@ def to_device_async(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device)
 
 
-__all__ = ["as_channels_last", "cudnn_autotune", "set_vae_fused_pad", "to_device_async", "vae_channels_last"]
+__all__ = ["as_channels_last", "cudnn_autotune", "set_vae_fused_pad", "set_vae_native_upsample", "to_device_async", "vae_channels_last"]
