@@ -10,6 +10,7 @@
 # Each step has its own time limit and is skipped when the remaining budget is below it, so a slow or failing
 # step cannot stop the others. Writes 6 files to $OUT (or /tmp/gpu_check): infvsr_profile_<step>.log and infvsr_profile.json.
 #   bash benchmarks/infvsr_profile_gpu.sh                                   # on a CUDA machine, repo root
+#   FAST_SET="sdpa_backends=auto" bash benchmarks/infvsr_profile_gpu.sh  # optimised path with a switch changed
 #   DEVICE=cpu PRESET=tiny SMALL=1 bash benchmarks/infvsr_profile_gpu.sh    # the same script end to end on a CPU
 cd "$(dirname "$0")/.."
 DEVICE="${DEVICE:-cuda}"
@@ -22,6 +23,7 @@ else
     S720=180x320; S1080=270x480; S4K=540x960; F_SPEED=33,100; F_PAR=33; F_1080=21; F_4K=9
 fi
 P="$PY benchmarks/infvsr_profile.py --preset $PRESET --device $DEVICE"
+for kv in ${FAST_SET:-}; do P="$P --set $kv"; done  # e.g. FAST_SET="sdpa_backends=flash_attention" for a rerun
 "$PY" -c "import scenedetect" 2>/dev/null || echo "WARNING: scenedetect is missing (put its wheel in .whl/): steps will fail"
 
 JSONS="$(mktemp -d)"  # per-step JSON, merged into one file at the end (the output folder takes <= 8 files)
