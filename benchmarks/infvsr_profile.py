@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from infvsr_gpu import lr_blocks  # noqa: E402  (the benchmarks folder is not a package)
 
 PLAIN = {"sdpa_backends": "auto", "vae_channels_last": False, "vae_fused_pad": False, "scene_host_batch": False,
-         "cudnn_benchmark": False, "host_async": False, "vae_native_upsample": False}
+         "cudnn_benchmark": False, "host_async": False, "vae_native_upsample": False,
+         "kv_compact": False}
 WARMUP_FRAMES = 28  # chunks of 9, 12 and 7 frames: every chunk shape the timed lengths use (cuDNN autotune)
 
 

@@ -21,7 +21,7 @@ Parameters (``--method infvsr:key=value`` / ``get_method("infvsr", key=value)``)
   ``vae_channels_last``, ``vae_fused_pad``, ``scene_host_batch`` (the scene detector gets each pushed block
   with one host copy instead of one per frame), ``cudnn_benchmark`` (cuDNN autotuning while a chunk runs),
   ``host_async`` (no host-device synchronisation per chunk), ``vae_native_upsample`` (nearest upsampling in
-  the run dtype).
+  the run dtype), ``kv_compact`` (the KV cache keeps the window only: half the carried cache).
 
 Chunk boundaries: without scene detection the schedule (9, then 12, ...) is known up front and
 :meth:`chunk_boundaries` returns it. With scene detection the true schedule depends on the cuts the detector
@@ -94,7 +94,7 @@ class InfVSR:
                  window_chunks: int = 1, sink_frames: int = 0, exact_release: bool = True, dtype: str = "auto",
                  scale: int = 4, sdpa_backends: str = DEFAULT_SDPA, vae_channels_last: bool = True,
                  vae_fused_pad: bool = True, scene_host_batch: bool = True, cudnn_benchmark: bool = True,
-                 host_async: bool = True, vae_native_upsample: bool = True):
+                 host_async: bool = True, vae_native_upsample: bool = True, kv_compact: bool = True):
         from ..models.infvsr.load import PRESETS
 
         if preset not in PRESETS:
@@ -126,7 +126,8 @@ class InfVSR:
                        "scene_host_batch": _flag(scene_host_batch, "scene_host_batch"),
                        "cudnn_benchmark": _flag(cudnn_benchmark, "cudnn_benchmark"),
                        "host_async": _flag(host_async, "host_async"),
-                       "vae_native_upsample": _flag(vae_native_upsample, "vae_native_upsample")}
+                       "vae_native_upsample": _flag(vae_native_upsample, "vae_native_upsample"),
+                       "kv_compact": _flag(kv_compact, "kv_compact")}
         if scale != 4:
             self.params["scale"] = scale
         self.info = MethodInfo(name=self.name, scale=scale, causal=True, chunk_frames=12,
@@ -189,7 +190,7 @@ class InfVSR:
                                window_chunks=p["window_chunks"], sink_frames=p["sink_frames"],
                                exact_release=p["exact_release"], sdpa_backends=_backends(p["sdpa_backends"]),
                                channels_last=p["vae_channels_last"], cudnn_benchmark=p["cudnn_benchmark"],
-                               host_async=p["host_async"])
+                               host_async=p["host_async"], kv_compact=p["kv_compact"])
         if p["vae_channels_last"]:
             vae_channels_last(models.vae)
         set_vae_fused_pad(models.vae, p["vae_fused_pad"])

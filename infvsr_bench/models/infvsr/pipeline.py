@@ -56,6 +56,7 @@ class PipelineOptions:
     channels_last: bool = False  # VAE input frames in channels_last_3d (pair with speedups.vae_channels_last)
     cudnn_benchmark: bool = False  # cuDNN picks its fastest conv algorithms while a chunk runs
     host_async: bool = False       # no host-device synchronisation per chunk (pinned, non-blocking LR copy)
+    kv_compact: bool = False       # KV cache keeps W chunks, not W+1 (the chunk in progress attends unstored)
 
 
 def sdpa_context(backends: tuple[str, ...]):
@@ -101,7 +102,8 @@ class InfVSRPipeline:
         self.options = options
         self.sampler = OneStepSampler(exact_release=options.exact_release)
         self.cache = dit.new_cache(window_chunks=options.window_chunks, sink_frames=options.sink_frames,
-                                   chunk_frames=options.chunk_latents) if options.use_cache else None
+                                   chunk_frames=options.chunk_latents, compact=options.kv_compact) \
+            if options.use_cache else None
         self.stream = None
         self.context: torch.Tensor | None = None
         self.position = 0          # RoPE time position of the next chunk's first latent frame (scene-relative)
@@ -210,6 +212,7 @@ class InfVSRPipeline:
                 "window_chunks": o.window_chunks, "sink_frames": o.sink_frames, "exact_release": o.exact_release,
                 "sdpa_backends": list(o.sdpa_backends), "channels_last": o.channels_last,
                 "cudnn_benchmark": o.cudnn_benchmark, "host_async": o.host_async,
+                "kv_compact": o.kv_compact,
                 "timestep": self.sampler.timestep_value, "sigma": self.sampler.sigma}
 
 
