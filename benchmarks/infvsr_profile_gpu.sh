@@ -40,7 +40,7 @@ run_step speed 160 --step speed --lr-size "$S720" --frames "$F_SPEED" --flops
 run_step parity 60 --step parity --lr-size "$S720" --frames "$F_PAR"
 run_step 1080p 50 --step size --lr-size "$S1080" --frames "$F_1080" --warmup "$F_1080"
 run_step 4k 70 --step size --lr-size "$S4K" --frames "$F_4K" --warmup 0
-run_step ablate 70 --step ablate --lr-size "$S720" --frames "$F_PAR"
+run_step ablate 75 --step ablate --lr-size "$S720" --frames "$F_PAR" --warmup 21
 "$PY" benchmarks/infvsr_profile_summary.py "$JSONS" "$OUTDIR/infvsr_profile.json" || FAILED=$((FAILED + 1))
 rm -rf "$JSONS"
 echo "== $FAILED step(s) failed; $SECONDS s in all; files in $OUTDIR:"
