@@ -16,8 +16,10 @@ if compgen -G ".whl/*.whl" > /dev/null; then
 else
     export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-"$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.get_device_name())"
+if [ "${DEVICE:-cuda}" = cuda ]; then  # DEVICE=cpu: a script checked end to end on a machine without a GPU
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    "$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.get_device_name())"
+fi
 
 step() {  # step NAME LIMIT_S COMMAND...: run with a limit, log to $OUTDIR/NAME.log, say how it ended
     local name=$1 limit=$2; shift 2

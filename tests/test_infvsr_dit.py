@@ -93,11 +93,12 @@ def _stream(model, x, t, ctx, sizes, cache):
     (2, 4, [3, 3, 3, 3, 3, 3]),  # sinks spanning two chunks
     (1, 1, [1, 3, 2, 3]),  # short chunks in the middle: the window keeps whole chunks
 ])
-def test_cached_stream_equals_block_causal_full_forward(window, sinks, sizes):
+@pytest.mark.parametrize("compact", [False, True])
+def test_cached_stream_equals_block_causal_full_forward(window, sinks, sizes, compact):
     model = _tiny()
     x, t, ctx = _inputs(sum(sizes))
     with torch.no_grad():
-        cache = model.new_cache(window_chunks=window, sink_frames=sinks)
+        cache = model.new_cache(window_chunks=window, sink_frames=sinks, compact=compact)
         streamed = _stream(model, x, t, ctx, sizes, cache)
         mask = block_causal_mask(sizes, tokens_per_frame=16, window_chunks=window, sink_frames=sinks)
         full = model(x, t, ctx, start_frame=0, attn_mask=mask)
@@ -292,6 +293,9 @@ def test_nbytes_matches_release_formula():
                     dtype=torch.bfloat16)
     per_chunk = 30 * 2 * (3 * 45 * 80) * 1536 * 2
     assert cache.nbytes() == 2 * per_chunk  # the previous chunk + the slot the current chunk is written to
+    compact = KVCache(30, 12, 128, window_chunks=1, chunk_frames=3, tokens_per_frame=45 * 80, device="meta",
+                      dtype=torch.bfloat16, compact=True)
+    assert compact.nbytes() == per_chunk  # the previous chunk only
 
 
 # ------------------------------------------------------------------------------------ sampler

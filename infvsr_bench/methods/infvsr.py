@@ -18,7 +18,14 @@ Parameters (``--method infvsr:key=value`` / ``get_method("infvsr", key=value)``)
 * ``output`` — ``round`` (default: the frames the model computed, rounded to 8 bits by the runner, as for
   every method) or ``release`` (what the release hands over and the paper scored: truncated to uint8 and
   passed through H.264 CRF 15 yuv420p, :mod:`~infvsr_bench.models.infvsr.release_output`; recorded as
-  ``params["output"]``; ``reproduce`` uses it).
+  ``params["output"]``; ``reproduce`` uses it);
+* speed-ups that keep the numbers (each on by default, ``false`` / ``auto`` for the plain path; recorded in the
+  run's params; :mod:`~infvsr_bench.models.infvsr.speedups`): ``sdpa_backends`` (DiT attention kernels in
+  priority order, default ``cudnn_attention,flash_attention``; ``auto`` = PyTorch's own choice),
+  ``vae_channels_last``, ``vae_fused_pad``, ``scene_host_batch`` (the scene detector gets each pushed block
+  with one host copy instead of one per frame), ``cudnn_benchmark`` (cuDNN autotuning while a chunk runs),
+  ``host_async`` (no host-device synchronisation per chunk), ``vae_native_upsample`` (nearest upsampling in
+  the run dtype), ``kv_compact`` (the KV cache keeps the window only: half the carried cache).
 
 Chunk boundaries: without scene detection the schedule (9, then 12, ...) is known up front and
 :meth:`chunk_boundaries` returns it. With scene detection the true schedule depends on the cuts the detector
@@ -35,12 +42,14 @@ from typing import Any
 import torch
 
 from ..errors import BadInput, MethodError
+from ..models.infvsr.profiling import null_stage
 from .base import MethodInfo
 
 log = logging.getLogger(__name__)
 
 SCENE_LOOKBEHIND = 15
 OUTPUTS = ("round", "release")
+DEFAULT_SDPA = "cudnn_attention,flash_attention"
 _DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp32": torch.float32, "float32": torch.float32,
            "fp16": torch.float16, "float16": torch.float16}
 
@@ -53,6 +62,20 @@ def _flag(value: Any, name: str) -> bool:
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     raise BadInput(f"infvsr parameter {name} must be true or false, got {value!r}")
+
+
+def _backends(value: Any) -> tuple[str, ...]:
+    """``sdpa_backends``: "auto" (PyTorch's choice) or comma-separated ``torch.nn.attention.SDPBackend`` names."""
+    from torch.nn.attention import SDPBackend
+
+    names = tuple(v.strip().lower() for v in str(value).split(",") if v.strip())
+    if names in ((), ("auto",)):
+        return ()
+    known = [n.lower() for n in SDPBackend.__members__ if n not in ("ERROR", "OVERRIDEABLE")]
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise BadInput(f"infvsr sdpa_backends: unknown {', '.join(bad)} (auto, or some of {', '.join(known)})")
+    return names
 
 
 def _number(value: Any, name: str, kind: type = float) -> Any:
@@ -77,7 +100,10 @@ class InfVSR:
     def __init__(self, preset: str = "infvsr-1.3b", weights_dir: str | None = None, random_weights: bool = False,
                  scene_detection: bool = True, scene_threshold: float = 27.0, reference_threshold: float = 27.0,
                  window_chunks: int = 1, sink_frames: int = 0, exact_release: bool = True, dtype: str = "auto",
-                 scale: int = 4, output: str = "round"):
+                 scale: int = 4, sdpa_backends: str = DEFAULT_SDPA, vae_channels_last: bool = True,
+                 vae_fused_pad: bool = True, scene_host_batch: bool = True, cudnn_benchmark: bool = True,
+                 host_async: bool = True, vae_native_upsample: bool = True, kv_compact: bool = True,
+                 output: str = "round"):
         from ..models.infvsr.load import PRESETS
 
         if preset not in PRESETS:
@@ -93,6 +119,7 @@ class InfVSR:
             raise BadInput("infvsr scene_threshold and reference_threshold must be positive")
         if window_chunks < 0 or sink_frames < 0 or scale < 1:
             raise BadInput("infvsr window_chunks and sink_frames must be >= 0 and scale >= 1")
+        backends = _backends(sdpa_backends)
         self.preset = preset
         self.weights_dir = weights_dir
         self.random_weights = _flag(random_weights, "random_weights")
@@ -101,7 +128,15 @@ class InfVSR:
                        "scene_detection": self.scene_detection, "scene_threshold": scene_threshold,
                        "reference_threshold": reference_threshold, "window_chunks": window_chunks,
                        "sink_frames": sink_frames, "exact_release": _flag(exact_release, "exact_release"),
-                       "dtype": dtype, "use_cache": self.use_cache, "use_reference": self.use_reference}
+                       "dtype": dtype, "use_cache": self.use_cache, "use_reference": self.use_reference,
+                       "sdpa_backends": ",".join(backends) or "auto",
+                       "vae_channels_last": _flag(vae_channels_last, "vae_channels_last"),
+                       "vae_fused_pad": _flag(vae_fused_pad, "vae_fused_pad"),
+                       "scene_host_batch": _flag(scene_host_batch, "scene_host_batch"),
+                       "cudnn_benchmark": _flag(cudnn_benchmark, "cudnn_benchmark"),
+                       "host_async": _flag(host_async, "host_async"),
+                       "vae_native_upsample": _flag(vae_native_upsample, "vae_native_upsample"),
+                       "kv_compact": _flag(kv_compact, "kv_compact")}
         if scale != 4:
             self.params["scale"] = scale
         if output not in OUTPUTS:
@@ -154,6 +189,7 @@ class InfVSR:
         from ..models.infvsr.load import build_random, load_infvsr
         from ..models.infvsr.pipeline import InfVSRPipeline, PipelineOptions
         from ..models.infvsr.scenes import SceneChunker
+        from ..models.infvsr.speedups import set_vae_fused_pad, set_vae_native_upsample, vae_channels_last
 
         p = self.params
         run_dtype = _DTYPES[p["dtype"]] if p["dtype"] != "auto" else (
@@ -166,10 +202,16 @@ class InfVSR:
         self.weights = models.weights
         opts = PipelineOptions(scale=self.info.scale, use_cache=self.use_cache, use_reference=self.use_reference,
                                window_chunks=p["window_chunks"], sink_frames=p["sink_frames"],
-                               exact_release=p["exact_release"])
+                               exact_release=p["exact_release"], sdpa_backends=_backends(p["sdpa_backends"]),
+                               channels_last=p["vae_channels_last"], cudnn_benchmark=p["cudnn_benchmark"],
+                               host_async=p["host_async"], kv_compact=p["kv_compact"])
+        if p["vae_channels_last"]:
+            vae_channels_last(models.vae)
+        set_vae_fused_pad(models.vae, p["vae_fused_pad"])
+        set_vae_native_upsample(models.vae, p["vae_native_upsample"])
         self.pipeline = InfVSRPipeline(models.dit, models.vae, models.encoder, opts)
         self.chunker = SceneChunker(detect=self.scene_detection, scene_threshold=p["scene_threshold"],
-                                    reference_threshold=p["reference_threshold"])
+                                    reference_threshold=p["reference_threshold"], host_batch=p["scene_host_batch"])
         self.run_dtype = run_dtype
 
     def reset(self, meta: dict[str, Any] | None = None) -> None:
@@ -190,12 +232,21 @@ class InfVSR:
             return torch.empty(0, 3, 0, 0)
         return torch.cat(outs) if len(outs) > 1 else outs[0]
 
+    def _scenes(self):
+        """The host stage "scene_detection" (detector + chunking) when the pipeline is being profiled."""
+        prof = self.pipeline.profiler
+        return prof.stage("scene_detection", host=True) if prof is not None else null_stage()
+
     def step(self, lr_chunk: torch.Tensor) -> torch.Tensor:
-        out = self._run(self.chunker.push(lr_chunk))
+        with self._scenes():
+            chunks = self.chunker.push(lr_chunk)
+        out = self._run(chunks)
         return out if self._release is None else self._release.push(out)
 
     def flush(self) -> torch.Tensor:
-        out = self._run(self.chunker.finish())
+        with self._scenes():
+            chunks = self.chunker.finish()
+        out = self._run(chunks)
         if self._release is None:
             return out
         parts = [y for y in (self._release.push(out), self._release.finish()) if y.numel()]

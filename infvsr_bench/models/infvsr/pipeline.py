@@ -34,8 +34,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .profiling import null_stage
 from .sampler import OneStepSampler
 from .scenes import VideoChunk
+from .speedups import as_channels_last, cudnn_autotune, to_device_async
 
 SPATIAL_MULTIPLE = 16
 TIME_GROUP = 4
@@ -50,6 +52,28 @@ class PipelineOptions:
     sink_frames: int = 0        # latent frames of a scene kept for the whole scene (release: 0)
     chunk_latents: int = 3      # latent frames per chunk (9 → 3 first, 12 → 3 after)
     exact_release: bool = True  # bf16 timestep (399 → 400) and its σ, as the release runs
+    sdpa_backends: tuple[str, ...] = ()  # SDPA backends for the DiT in priority order (empty: PyTorch's choice)
+    channels_last: bool = False  # VAE input frames in channels_last_3d (pair with speedups.vae_channels_last)
+    cudnn_benchmark: bool = False  # cuDNN picks its fastest conv algorithms while a chunk runs
+    host_async: bool = False       # no host-device synchronisation per chunk (pinned, non-blocking LR copy)
+    kv_compact: bool = False       # KV cache keeps W chunks, not W+1 (the chunk in progress attends unstored)
+
+
+def sdpa_context(backends: tuple[str, ...]):
+    """A context that makes ``F.scaled_dot_product_attention`` try ``backends`` (names of
+    ``torch.nn.attention.SDPBackend``, e.g. ``("cudnn_attention", "flash_attention")``) in that order, with
+    the math kernel as the last resort so every device and dtype still runs; a no-op for no backends."""
+    if not backends:
+        return null_stage()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    order = [getattr(SDPBackend, b.upper()) for b in backends]
+    order += [b for b in (SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH)
+              if b not in order]
+    try:
+        return sdpa_kernel(order, set_priority=True)
+    except TypeError:  # an older PyTorch without priorities: the set, in PyTorch's own order
+        return sdpa_kernel(order)
 
 
 def upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -78,12 +102,18 @@ class InfVSRPipeline:
         self.options = options
         self.sampler = OneStepSampler(exact_release=options.exact_release)
         self.cache = dit.new_cache(window_chunks=options.window_chunks, sink_frames=options.sink_frames,
-                                   chunk_frames=options.chunk_latents) if options.use_cache else None
+                                   chunk_frames=options.chunk_latents, compact=options.kv_compact) \
+            if options.use_cache else None
         self.stream = None
         self.context: torch.Tensor | None = None
         self.position = 0          # RoPE time position of the next chunk's first latent frame (scene-relative)
         self.chunks_in_scene = 0
         self.scenes = 0
+        self._sigma_dev: torch.Tensor | None = None
+        self.profiler = None       # a profiling.StageProfiler to time the stages (opt-in; None adds nothing)
+
+    def _stage(self, name: str):
+        return self.profiler.stage(name) if self.profiler is not None else null_stage()
 
     @property
     def device(self) -> torch.device:
@@ -117,6 +147,10 @@ class InfVSRPipeline:
     @torch.no_grad()
     def process(self, chunk: VideoChunk) -> torch.Tensor:
         """Restore one chunk: (T, 3, h, w) LR in [0, 1] → (T, 3, h·s, w·s) SR in [0, 1] (on the model device)."""
+        with cudnn_autotune(self.options.cudnn_benchmark):
+            return self._process(chunk)
+
+    def _process(self, chunk: VideoChunk) -> torch.Tensor:
         lr = chunk.frames
         if lr.ndim != 4 or lr.shape[1] != 3 or lr.shape[0] == 0:
             raise ValueError(f"a chunk must be (T>0, 3, h, w) frames, got {tuple(lr.shape)}")
@@ -124,23 +158,44 @@ class InfVSRPipeline:
             self._new_scene()
             self.scenes += 1
         if chunk.new_scene or chunk.update_reference or self.context is None:
-            self.context = self.reference_context(lr[0])
+            with self._stage("reference_encoder"):
+                self.context = self.reference_context(lr[0])
         t, _, h, w = lr.shape
         s = self.options.scale
         vae_dtype = next(self.vae.parameters()).dtype
-        x = upscale(lr.to(self.device, torch.float32) * 2 - 1, s)             # (T, 3, H, W) in ~[-1, 1]
-        x = pad_chunk(x, first=self.chunks_in_scene == 0)                     # (T', 3, H', W')
-        x = x.permute(1, 0, 2, 3)[None].to(vae_dtype)                        # (T', 3, H', W') -> (1, 3, T', H', W')
-        z = self.stream.encode(x)                                            # (1, 16, F, H'/8, W'/8)
+        with self._stage("upscale_pad"):
+            lr = to_device_async(lr, self.device) if self.options.host_async else lr.to(self.device)
+            x = upscale(lr.to(torch.float32) * 2 - 1, s)                      # (T, 3, H, W) in ~[-1, 1]
+            x = pad_chunk(x, first=self.chunks_in_scene == 0)                 # (T', 3, H', W')
+            x = x.permute(1, 0, 2, 3)[None].to(vae_dtype)                    # (T', 3, H', W') -> (1, 3, T', H', W')
+            if self.options.channels_last:
+                x = as_channels_last(x)
+        with self._stage("vae_encode"):
+            z = self.stream.encode(x)                                        # (1, 16, F, H'/8, W'/8)
         dit_dtype = self.dit.patch_embedding.weight.dtype
         z = z.to(dit_dtype)
-        # without a cache (infvsr-nocache) attention stays within the chunk; positions are relative anyway
-        z0 = self.sampler.restore(self.dit, z, self.context, cache=self.cache, start_frame=self.position)
+        # without a cache (infvsr-nocache) attention stays within the chunk; positions are relative anyway.
+        # The sampler's restore() in two timed stages: v = DiT(z, t, context), then x0 = z − σ·v.
+        with self._stage("dit"), sdpa_context(self.options.sdpa_backends):
+            v = self.dit(z, self.sampler.timestep(z.shape[0], z.device), self.context, cache=self.cache,
+                         start_frame=self.position)
+        with self._stage("sampler_step"):
+            z0 = self.sampler.step(z, v.to(z.dtype), sigma=self._sigma(z.device))
         self.position += z.shape[2]
         self.chunks_in_scene += 1
-        y = self.stream.decode(z0.to(vae_dtype))                             # (1, 3, T'', H', W') in [-1, 1]
-        y = y[0, :, :t, : h * s, : w * s].permute(1, 0, 2, 3)                # -> (T, 3, H, W)
-        return ((y.float() + 1) / 2).clamp_(0, 1)
+        with self._stage("vae_decode"):
+            y = self.stream.decode(z0.to(vae_dtype))                         # (1, 3, T'', H', W') in [-1, 1]
+        with self._stage("postprocess"):
+            y = y[0, :, :t, : h * s, : w * s].permute(1, 0, 2, 3)            # -> (T, 3, H, W)
+            return ((y.float() + 1) / 2).clamp_(0, 1)
+
+    def _sigma(self, device: torch.device) -> torch.Tensor | None:
+        """σ made on the device once (``host_async``), else None: the sampler makes it per chunk."""
+        if not self.options.host_async:
+            return None
+        if self._sigma_dev is None or self._sigma_dev.device != device:
+            self._sigma_dev = self.sampler.sigma_tensor(device)
+        return self._sigma_dev
 
     def state_bytes(self) -> int:
         """Bytes of the state carried between chunks: KV cache + VAE stream history + context."""
@@ -155,7 +210,10 @@ class InfVSRPipeline:
         o = self.options
         return {"scale": o.scale, "use_cache": o.use_cache, "use_reference": o.use_reference,
                 "window_chunks": o.window_chunks, "sink_frames": o.sink_frames, "exact_release": o.exact_release,
+                "sdpa_backends": list(o.sdpa_backends), "channels_last": o.channels_last,
+                "cudnn_benchmark": o.cudnn_benchmark, "host_async": o.host_async,
+                "kv_compact": o.kv_compact,
                 "timestep": self.sampler.timestep_value, "sigma": self.sampler.sigma}
 
 
-__all__ = ["InfVSRPipeline", "PipelineOptions", "pad_chunk", "upscale"]
+__all__ = ["InfVSRPipeline", "PipelineOptions", "pad_chunk", "sdpa_context", "upscale"]

@@ -69,9 +69,15 @@ class OneStepSampler:
         dtype = torch.bfloat16 if self.exact_release else torch.float32
         return torch.full((batch,), float(self.timestep_nominal), dtype=dtype, device=device)
 
-    def step(self, z: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """x0 = z − σ·v, with σ a 0-dim fp32 tensor (so bf16 latents give the release's bf16 arithmetic)."""
-        return z - torch.tensor(self.sigma, dtype=torch.float32, device=z.device) * v
+    def sigma_tensor(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """σ as the 0-dim fp32 tensor :meth:`step` multiplies by (create it once per device and pass it to
+        ``step`` to avoid a host-to-device copy, and so a synchronisation, per chunk)."""
+        return torch.tensor(self.sigma, dtype=torch.float32, device=device)
+
+    def step(self, z: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+        """x0 = z − σ·v, with σ a 0-dim fp32 tensor (so bf16 latents give the release's bf16 arithmetic);
+        ``sigma``: that tensor made beforehand by :meth:`sigma_tensor`."""
+        return z - (self.sigma_tensor(z.device) if sigma is None else sigma) * v
 
     def restore(self, dit, z: torch.Tensor, context: torch.Tensor, cache=None,
                 start_frame: int | None = None) -> torch.Tensor:

@@ -55,6 +55,13 @@ def _bgr_u8(frame: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(u8.permute(1, 2, 0).numpy()[:, :, ::-1])  # (3,h,w) -> (h,w,3), RGB -> BGR
 
 
+def _bgr_u8_block(frames: torch.Tensor) -> np.ndarray:
+    """(T, 3, h, w) float RGB in [0, 1] → (T, h, w, 3) uint8 BGR: :func:`_bgr_u8` of every frame, with one
+    device-to-host copy (one synchronisation) for the block instead of one per frame."""
+    u8 = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    return np.ascontiguousarray(u8.permute(0, 2, 3, 1).numpy()[..., ::-1])  # (T,3,h,w) -> (T,h,w,3), -> BGR
+
+
 def _timecode(index: int, fps: float):
     from scenedetect import FrameTimecode
 
@@ -66,12 +73,13 @@ class SceneChunker:
 
     def __init__(self, detect: bool = True, scene_threshold: float = THRESHOLD,
                  reference_threshold: float = THRESHOLD, min_scene_len: int = MIN_SCENE_LEN,
-                 first_chunk: int = FIRST_CHUNK, chunk: int = CHUNK, fps: float = 30.0):
+                 first_chunk: int = FIRST_CHUNK, chunk: int = CHUNK, fps: float = 30.0, host_batch: bool = False):
         if scene_threshold <= 0 or reference_threshold <= 0:
             raise ValueError("scene and reference thresholds must be positive")
         if first_chunk < 1 or chunk < 1:
             raise ValueError("chunk sizes must be positive")
         self.detect = detect
+        self.host_batch = host_batch  # convert a pushed block for the detector with one host copy (same frames)
         self.scene_threshold = float(scene_threshold)
         self.reference_threshold = float(reference_threshold)
         self.min_scene_len = int(min_scene_len)
@@ -105,9 +113,11 @@ class SceneChunker:
         """Add LR frames (T, 3, h, w) in [0, 1]; return the chunks that are now final."""
         if frames.ndim != 4 or frames.shape[1] != 3:
             raise ValueError(f"expected frames (T, 3, h, w), got {tuple(frames.shape)}")
-        for f in frames:
+        block = _bgr_u8_block(frames) if self.detect and self.host_batch else None
+        for i, f in enumerate(frames):
             if self.detect:
-                for tc in self._detector.process_frame(_timecode(self._read, self.fps), _bgr_u8(f)):
+                bgr = block[i] if block is not None else _bgr_u8(f)
+                for tc in self._detector.process_frame(_timecode(self._read, self.fps), bgr):
                     cut = int(getattr(tc, "frame_num", tc))  # FrameTimecode (0.7) or int (0.6)
                     if cut > 0:
                         self.cuts.append(cut)
