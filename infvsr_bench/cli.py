@@ -100,9 +100,13 @@ def _ray_options(engine, address, gpus_per_task, cpus_per_task, workers, device=
               help="Methods with learned weights (infvsr) use random ones: speed/memory only, never a score.")
 @click.option("--weights-dir", type=click.Path(path_type=Path), default=None,
               help="Folder holding the method's weight files (infvsr: the four released files).")
+@click.option("--no-visuals", is_flag=True, help="Skip the temporal profiles and worst-moment crops.")
+@click.option("--profiles", default=None,
+              help="Temporal profile rows/columns in output pixels, e.g. rows=40,120,cols=200 [chosen where the "
+                   "reference moves least].")
 @_engine_options
 def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resume, overwrite, no_verify, as_json,
-        random_weights=False, weights_dir=None, **engine):
+        random_weights=False, weights_dir=None, no_visuals=False, profiles=None, **engine):
     """Benchmark method(s) on a dataset, streaming, and write records + report."""
     from . import runner
 
@@ -128,7 +132,8 @@ def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resu
         target = out if (out is None or len(names) == 1) else out / _folder_name(name)
         spec = runner.RunSpec(method=mname, dataset=dataset, metrics=_split(metric_specs) or None, out=target,
                               max_frames=max_frames, device=device, resume=resume, overwrite=overwrite,
-                              verify_hashes=not no_verify, progress=sys.stderr.isatty(), method_params=mparams)
+                              verify_hashes=not no_verify, progress=sys.stderr.isatty(), method_params=mparams,
+                              visuals=not no_visuals, profiles=profiles)
         prepared.append(runner.prepare(spec, runs_root=runs_root))
     runner.hold(prepared)  # every run folder is this process's alone (else exit 2) before any work starts
     if ray_opts is None:
@@ -239,6 +244,17 @@ def plot(runs, out):
                        f"{'holds' if len(runs) == 1 else 'hold'} no finished clip with a score")
     for path in written:
         click.echo(str(path))
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("compare"), show_default=True,
+              help="Folder for compare.md and its images.")
+def compare(runs, out):
+    """One page comparing RUN folders of the same dataset: metrics, curves, profiles, worst moments."""
+    from .visual.compare import compare as write_page
+
+    click.echo(str(write_page(list(runs), out)))
 
 
 @cli.command()

@@ -110,6 +110,10 @@ def render_run_report(run_dir: Path, summary: dict[str, Any]) -> str:
     pngs = sorted((Path(run_dir) / "plots").glob("*.png"))
     if pngs:
         lines += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in pngs] + [""]
+    if not meth.get("random_weights"):
+        from .visual.store import report_section
+
+        lines += report_section(Path(run_dir), [lb for lb, m in metrics.items() if not is_random(m)])
     lines += ["## Conventions", ""] + [f"- {k}: {v}" for k, v in sorted(summary["conventions"].items())]
     for m in metrics.values():
         lines.append(f"- `{m['label']}`: {m['name']} v{m['version']}, params "

@@ -52,6 +52,8 @@ class RunSpec:
     verify_hashes: bool = True
     method_params: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    visuals: bool = False  # temporal profiles and worst moments (infvsr_bench.visual); never change a number
+    profiles: str | None = None  # rows=Y,...,cols=X,... for the profiles (default: chosen from the reference)
 
 
 @dataclass
@@ -126,6 +128,10 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
 
     _check_frame_sizes(metrics, manifest)
 
+    if spec.visuals:
+        from .visual.observer import check_spec
+
+        check_spec(spec.profiles, manifest)
     dataset_info = {k: manifest[k] for k in ("name", "manifest_sha256", "degradation", "has_hr", "scale")}
     metric_desc = [m.describe() for m in metrics]
     key_src = {"method": method.describe(), "dataset": manifest["manifest_sha256"], "metrics": metric_desc,
@@ -244,7 +250,8 @@ def _clear_run(run_dir: Path) -> None:
 
     for name in ("summary.json", "report.md", "clips.jsonl", "sessions.jsonl", "run.json"):
         (run_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(run_dir / "frames", ignore_errors=True)
+    for folder in ("frames", "profiles", "moments"):
+        shutil.rmtree(run_dir / folder, ignore_errors=True)
 
 
 def _write_run_json(p: PreparedRun, dataset_info: dict[str, Any], metric_desc: list[dict[str, Any]]) -> None:
@@ -317,7 +324,12 @@ def save_clip(p: PreparedRun, rec: dict[str, Any], series: dict[str, np.ndarray]
         rec["random_weights"] = True
         if series is not None:
             series = {**series, "random_weights": np.array(True)}
+    pictures = rec.pop("visual", None)
     if series is not None:
+        if pictures is not None:
+            from .visual import store
+
+            store.save(p.run_dir, pictures, p.method.info.name)
         rec["frames_file"], rec["frames_sha256"] = records.write_frames(p.run_dir, rec["clip"], series)
     records.append_clip(p.run_dir, rec)
 
@@ -353,6 +365,9 @@ def compute_clip(p: PreparedRun, clip: dict[str, Any],
     for mt in p.metrics:
         mt.reset()
         mt.start(meta)
+    from .visual.observer import observer_for
+
+    observer = observer_for(p, meta, lr_path, chunk, scale, out_h, out_w)  # None: this run makes no pictures
 
     def consume(sr: torch.Tensor | None) -> None:
         nonlocal emitted
@@ -371,6 +386,8 @@ def compute_clip(p: PreparedRun, clip: dict[str, Any],
                 series[mt.label][emitted:emitted + k] = mt.update(sr, hr).numpy()
 
         timer.outside(score)  # metric networks on the same GPU: their memory is not the method's
+        if observer is not None:
+            observer.update(emitted, sr, hr, {lb: v[emitted:emitted + k] for lb, v in series.items()})
         p.metrics_device_bytes = timer.other_bytes  # kept for the next clip, also if this one fails later
         emitted += k
         if on_frames is not None:
@@ -415,6 +432,8 @@ def compute_clip(p: PreparedRun, clip: dict[str, Any],
     rec = {"clip": clip["id"], "status": "ok", "frames": n, "scene_cuts": cuts,
            "chunk_boundaries": meta["chunk_boundaries"],
            "metrics": {mt.label: mt.compute() for mt in p.metrics}, "throughput": thr}
+    if observer is not None:
+        rec["visual"] = observer.finish()  # plain arrays; save_clip writes them (also for a Ray worker's clip)
     observed = getattr(method, "observed_chunk_boundaries", None)  # a method that chunks online (scene cuts)
     if observed is not None and meta["chunk_boundaries"] is not None:
         rec["chunk_boundaries_as_declared"] = list(observed) == list(meta["chunk_boundaries"])
@@ -533,6 +552,10 @@ def finish(p: PreparedRun, skipped: list[str]) -> RunResult:
             plots.plot_runs([p.run_dir], p.run_dir / "plots")
         except Exception as exc:  # a figure is not worth losing the report over; records are already safe
             log.error("plots for %s failed: %s: %s", p.run_dir, type(exc).__name__, exc)
+    if p.spec.visuals:
+        from .visual import store
+
+        store.finish_run(p.run_dir)  # the worst-moment panels
     report.write_run_report(p.run_dir, summary)
     failed = summary["clips"]["failed_ids"]
     return RunResult(p.run_dir, summary, failed, skipped)

@@ -1,4 +1,5 @@
-"""Bounded memory: the peak RSS of a whole run at 4N frames is about that at N, not 4x the frames."""
+"""Bounded memory: the peak RSS of a whole run at 4N frames is about that at N, not 4x the frames. The run
+makes its pictures too (temporal profiles, worst-moment crops), so they are held to the same bound."""
 import subprocess
 import sys
 import textwrap
@@ -30,12 +31,13 @@ max_speed = 3.0
 """
 
 _PROBE = textwrap.dedent("""
-    import resource, sys
+    import pathlib, resource, sys
     from infvsr_bench import runner
     spec = runner.RunSpec(method="bicubic", dataset=sys.argv[1], max_frames=int(sys.argv[2]),
-                          out=sys.argv[3], progress=False)
+                          out=sys.argv[3], progress=False, visuals=True)
     res = runner.execute(runner.prepare(spec))
     assert res.summary["clips"]["frames"] == int(sys.argv[2])
+    assert list(pathlib.Path(sys.argv[3]).glob("profiles/one/row-*.png"))
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """)
 
