@@ -209,6 +209,7 @@ class InfVSR:
             vae_channels_last(models.vae)
         set_vae_fused_pad(models.vae, p["vae_fused_pad"])
         set_vae_native_upsample(models.vae, p["vae_native_upsample"])
+        models.vae.stats_on_device = {} if p["host_async"] else None  # host_async: no copy per encode/decode
         self.pipeline = InfVSRPipeline(models.dit, models.vae, models.encoder, opts)
         self.chunker = SceneChunker(detect=self.scene_detection, scene_threshold=p["scene_threshold"],
                                     reference_threshold=p["reference_threshold"], host_batch=p["scene_host_batch"])

@@ -15,8 +15,8 @@ the run's parameters record what was used:
 * ``cudnn_benchmark`` — cuDNN times its convolution algorithms once per shape and keeps the fastest, only
   while a chunk runs (:func:`cudnn_autotune`; the process-wide flag is restored afterwards).
 * ``host_async`` — no hidden synchronisation per chunk: the LR chunk goes to the GPU from pinned memory
-  without blocking (:func:`to_device_async`) and σ is made on the device once, so the host keeps queueing
-  work while the GPU runs.
+  without blocking (:func:`to_device_async`), σ and the VAE's latent statistics are made on the device once
+  (``WanVAE.stats_on_device``), so the host keeps queueing work while the GPU runs.
 """
 from __future__ import annotations
 

@@ -149,14 +149,24 @@ class WanVAE(nn.Module):
         self.decoder = Decoder(cfg)
 
     # ------------------------------------------------------------------------------------ normalisation
+    stats_on_device: dict | None = None  # {} to keep the latent stats per (device, dtype): no copy per call
+
     def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The latent mean/std shaped (1, z, 1, 1, 1) on ``like``'s device and dtype. Made from host constants,
+        so each call is a host-to-device copy (a synchronisation) unless ``stats_on_device`` is a dict."""
+        key = (like.device, like.dtype)
+        if self.stats_on_device is not None and key in self.stats_on_device:
+            return self.stats_on_device[key]
         z = self.cfg.z_dim
         if z != len(LATENT_MEAN):  # only a non-standard test config; the released VAE has 16 channels
             mean, std = torch.zeros(z), torch.ones(z)
         else:
             mean, std = torch.tensor(LATENT_MEAN), torch.tensor(LATENT_STD)
         shape = (1, z, 1, 1, 1)
-        return mean.to(like.device, like.dtype).view(shape), std.to(like.device, like.dtype).view(shape)
+        stats = mean.to(like.device, like.dtype).view(shape), std.to(like.device, like.dtype).view(shape)
+        if self.stats_on_device is not None:
+            self.stats_on_device[key] = stats
+        return stats
 
     def normalize(self, mu: torch.Tensor) -> torch.Tensor:
         mean, std = self._stats(mu)
