@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         if key not in PLAIN:
             print(f"error: --set {kv}: the optimised path's switches are {', '.join(PLAIN)}", file=sys.stderr)
             return 2
-        FAST_SET[key] = value
+        FAST_SET[key] = {"true": True, "false": False}.get(value.lower(), value)  # as the CLI parses flags
     lr_size = tuple(int(v) for v in args.lr_size.lower().split("x"))
     lengths = [int(v) for v in args.frames.split(",") if v.strip()]
     gpu = torch.cuda.get_device_name() if _cuda(args.device) else "cpu"
