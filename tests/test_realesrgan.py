@@ -69,8 +69,9 @@ def _ncnn(weight_id: str, bin_path, x: torch.Tensor) -> np.ndarray:
     net.opt.num_threads = 1
     net.load_param(str(bin_path.with_name(f"{weight_id}.param")))
     net.load_model(str(bin_path))
+    data = np.ascontiguousarray(x[0].numpy())  # ncnn.Mat wraps this buffer without copying: keep it alive
     ex = net.create_extractor()
-    ex.input("data", ncnn.Mat(np.ascontiguousarray(x[0].numpy())))
+    ex.input("data", ncnn.Mat(data))
     ret, out = ex.extract("output")
     assert ret == 0
     return np.array(out)  # (3, H, W)
@@ -114,10 +115,11 @@ def test_state_dict_names_counts_and_spandrel_detection(fetched, weight_id, arch
     assert sum(p.numel() for p in desc.model.parameters()) == params
 
 
-def test_conversion_is_cached_and_a_damaged_cache_file_is_named(fetched, converted_cache):
+def test_conversion_is_cached_and_a_damaged_cache_file_is_named(fetched, tmp_path, monkeypatch):
+    monkeypatch.setattr(convert, "cache_dir", lambda: tmp_path)  # its own cache: it damages a file
     first = realesrgan.load("realesr-animevideov3-x3")
     cached = first.about["converted"]
-    assert cached.endswith(".safetensors") and cached.startswith(str(converted_cache))
+    assert cached.endswith(".safetensors") and cached.startswith(str(tmp_path))
     again = realesrgan.load("realesr-animevideov3-x3")  # read back from the cache
     for k, v in first.desc.model.state_dict().items():
         assert torch.equal(v, again.desc.model.state_dict()[k])

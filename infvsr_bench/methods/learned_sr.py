@@ -86,7 +86,7 @@ class LearnedSR(FrameWiseMethod):
         for i in range(0, lr.shape[0], p["batch"]):
             x = lr[i:i + p["batch"]].to(self.run_dtype)
             out.append(tiled(self.sr.run, x, self.info.scale, p["tile"], p["tile_overlap"]).float())
-        return torch.cat(out)
+        return torch.cat(out).contiguous()
 
     @property
     def dtype_label(self) -> str:
