@@ -87,6 +87,34 @@ def paper_method_params(method: str, given: dict[str, Any] | None = None) -> dic
     return {**PAPER_METHOD_PARAMS.get(method.split(":")[0], {}), **(given or {})}
 
 
+#: The evaluation conventions of DOVE's scripts (``eval_metrics.py``, ``eval_dover.py``, ``eval_ewarp.py``), which
+#: the InfVSR paper's numbers follow (same group; their tables share rows), and how this run applies each one.
+#: Written into comparison.{md,json} of every reproduction.
+DOVE_CONVENTIONS: dict[str, str] = {
+    "psnr/ssim": "pyiqa psnr (RGB, [0,1], +1e-8) and ssim (YIQ-Y rounded): psnr:preset=pyiqa, ssim:preset=pyiqa",
+    "crop_border": "0 (eval_metrics.py --crop default)",
+    "y_channel": "off (--test_y_channel not set; it would also turn the LPIPS/DISTS input into Y)",
+    "lpips/dists": "pyiqa lpips (AlexNet, v0.1) and dists on RGB in [0, 1]: lpips, dists",
+    "musiq/clipiqa": "pyiqa defaults on each frame: musiq (KonIQ), clipiqa",
+    "dover": "DOVER's evaluate_set on the whole video (frame folders written as lossless RGB H.264 first): dover",
+    "ewarp": "EvalCrafter's compute_video_warping_error x1000: ewarp-raft:preset=evalcrafter",
+    "averaging": "per frame -> per video mean rounded to 4 decimals -> mean over videos rounded to 4 decimals "
+                 "(eval_metrics.py metrics); DOVER and E*warp: plain mean over videos",
+    "size_mismatch": "frames cut to the shorter video and cropped top-left to the common size (match_resolution; "
+                     "the dataset layouts do this, e.g. MVSR4x)",
+    "method_output": "InfVSR: the release's truncated, H.264 CRF 15 output (output=release)",
+}
+#: Metrics whose per-video and per-dataset values DOVE's eval_metrics.py rounds to 4 decimals.
+DOVE_ROUNDED = ("psnr", "ssim", "lpips", "dists", "musiq", "clipiqa")
+
+
+def dove_average(per_clip: dict[str, Any]) -> float:
+    """The dataset value as DOVE's ``eval_metrics.py`` reports it: each video's mean rounded to 4 decimals, their
+    mean rounded to 4 decimals (clips without a finite value are left out, as the script skips failed videos)."""
+    vals = [round(float(v), 4) for v in per_clip.values() if v is not None and math.isfinite(float(v))]
+    return round(sum(vals) / len(vals), 4) if vals else math.nan
+
+
 STATUS_WITHIN, STATUS_BEYOND, STATUS_NO_SPREAD = "within spread", "BEYOND spread", "no known spread"
 
 
@@ -127,6 +155,7 @@ class Comparison:
     unavailable: dict[str, str] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
     method_params: dict[str, Any] = field(default_factory=dict)  # what the method ran with (paper conventions)
+    conventions: dict[str, str] = field(default_factory=lambda: dict(DOVE_CONVENTIONS))
 
     @property
     def flagged(self) -> list[Row]:
@@ -300,6 +329,8 @@ def reproduce(dataset: str, method: str, published_file: str | Path | None = Non
             unavailable[metric] = s.get("unavailable", {}).get(label, "not computed")
         elif s["method"].get("random_weights") or is_random(m):
             unavailable[metric] = "random weights: plumbing only, not a score"
+        elif metric in DOVE_ROUNDED and m.get("per_clip"):  # DOVE's per-video rounding, then its mean
+            measured[metric] = {**m, "mean": dove_average(m["per_clip"]), "mean_unrounded": m["mean"]}
         else:
             measured[metric] = m
     comp = Comparison(dataset=dataset, method=method, paper=cells[0].paper, published_file=str(pfile),
@@ -346,6 +377,9 @@ def render_markdown(c: Comparison) -> str:
     lines += ["", f"{len(c.flagged)} cell(s) beyond spread."]
     if c.unavailable:
         lines += ["", "## Unavailable metrics", ""] + [f"- `{k}`: {v}" for k, v in c.unavailable.items()]
+    if c.conventions:
+        lines += ["", "## Evaluation conventions (DOVE's scripts, which the paper's numbers follow)", ""]
+        lines += [f"- {k}: {v}" for k, v in c.conventions.items()]
     lines += ["", "## Spreads used", ""]
     for metric in dict.fromkeys(r.metric for r in c.rows):
         sp = SPREADS.get(metric)

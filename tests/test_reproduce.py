@@ -215,7 +215,8 @@ def test_reproduce_on_udm10_standin_and_leaderboard_track(raw, tmp_path, capsys)
     summary = json.loads((out / "run" / "summary.json").read_text())
     for metric, label in (("psnr", "psnr:preset=pyiqa"), ("ssim", "ssim:preset=pyiqa")):
         r = rows[metric]
-        measured = summary["metrics"][label]["mean"]
+        measured = rp.dove_average(summary["metrics"][label]["per_clip"])  # DOVE's rounding of clip means
+        assert abs(measured - summary["metrics"][label]["mean"]) <= 1e-4
         assert r["against"] == "InfVSR" and math.isclose(float(r["measured"]), measured)
         assert math.isclose(float(r["difference"]), measured - float(r["published"]))
         beyond = abs(measured - float(r["published"])) > rp.SPREADS[metric].tolerance(float(r["published"]))
@@ -267,6 +268,19 @@ def test_reproduce_scores_infvsr_as_its_release_outputs_it():
     c = rp.Comparison(dataset="udm10", method="infvsr", paper="InfVSR", published_file="t.csv", against=["InfVSR"],
                       run_dir=None, max_frames=None, method_params={"output": "release"})
     assert "`output=release` (InfVSR's release output" in rp.render_markdown(c)
+
+
+def test_measured_values_are_averaged_as_doves_eval_script():
+    """DOVE's eval_metrics.py rounds each video's mean to 4 decimals, then their mean to 4 decimals."""
+    per_clip = {"a": 24.123449, "b": 24.12346, "c": float("nan")}
+    want = round((round(24.123449, 4) + round(24.12346, 4)) / 2, 4)
+    assert rp.dove_average(per_clip) == want == 24.1234
+    assert math.isnan(rp.dove_average({}))
+    assert set(rp.DOVE_ROUNDED) == {"psnr", "ssim", "lpips", "dists", "musiq", "clipiqa"}
+    c = rp.Comparison(dataset="udm10", method="bicubic", paper="InfVSR", published_file="t.csv", against=["InfVSR"],
+                      run_dir=None, max_frames=None)
+    md = rp.render_markdown(c)
+    assert "## Evaluation conventions" in md and "ewarp-raft:preset=evalcrafter" in md
 
 
 def test_reproduce_accepts_another_papers_table(raw, tmp_path, capsys):

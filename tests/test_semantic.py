@@ -329,8 +329,8 @@ def test_mobilenet_preprocessing_equals_torchvision_eval_transforms():
     assert ours.shape == (2, 3, 224, 224)
     torch.testing.assert_close(ours, tv(frames), rtol=0, atol=1e-5)
     tall = torch.rand(1, 3, 300, 230)  # portrait, odd crop margin: offsets follow torchvision's rounding
-    torch.testing.assert_close(get_backbone("dino-vitb16", pretrained=False).prepare(tall), tv(tall),
-                               rtol=0, atol=1e-5)
+    dino = get_backbone("dino-vitb16", pretrained=False, preset="antialiased")
+    torch.testing.assert_close(dino.prepare(tall), tv(tall), rtol=0, atol=1e-5)
 
 
 def test_clip_preprocessing_close_to_open_clip_transform():
@@ -342,7 +342,7 @@ def test_clip_preprocessing_close_to_open_clip_transform():
 
     img = data.astronaut()[100:196, 100:228]  # 96 × 128
     ref = open_clip.image_transform(224, is_train=False, mean=CLIP_MEAN, std=CLIP_STD)(Image.fromarray(img))
-    ours = get_backbone("clip-vit-b-32", pretrained=False).prepare(to_tensor(img[None]))[0]
+    ours = get_backbone("clip-vit-b-32", pretrained=False, preset="antialiased").prepare(to_tensor(img[None]))[0]
     assert ours.shape == ref.shape == (3, 224, 224)
     assert float((ours - ref).abs().mean()) < 0.02
     assert float((ours - ref).abs().max()) < 0.25

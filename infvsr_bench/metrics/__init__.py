@@ -24,9 +24,11 @@ METRICS.register("flicker", "infvsr_bench.metrics.temporal:Flicker",
 METRICS.register("semantic-mobilenet", "infvsr_bench.metrics.semantic:SemanticMobileNet",
                  help="semantic consistency over time, torchvision MobileNetV2 (ImageNet) features")
 METRICS.register("semantic-clip", "infvsr_bench.metrics.semantic:SemanticCLIP",
-                 help="semantic consistency over time, open_clip ViT-B/32 image features")
+                 help="semantic consistency over time, CLIP ViT-B/32 features (default preset=vbench: VBench "
+                      "background_consistency)")
 METRICS.register("semantic-dino", "infvsr_bench.metrics.semantic:SemanticDINO",
-                 help="semantic consistency over time, DINO ViT-B/16 features")
+                 help="semantic consistency over time, DINO ViT-B/16 features (default preset=vbench: VBench "
+                      "subject_consistency)")
 METRICS.register("vmaf", "infvsr_bench.metrics.vmaf:VMAF",
                  help="VMAF (libvmaf in the ffmpeg binary shipped by imageio-ffmpeg), per frame")
 METRICS.register("lpips", "infvsr_bench.metrics.perceptual:LPIPS",

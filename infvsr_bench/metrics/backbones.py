@@ -36,9 +36,27 @@ Deliberate differences from the usual recipes (recorded in ``preprocess``):
 * DINO: VBench's subject consistency feeds the uncropped short-side-224 frame to the ViT (interpolating the
   position embeddings). We crop to 224×224 so every frame has the same 196 patch tokens and the published
   position embeddings are used as trained.
+
+Presets. The rule above is the ``antialiased`` preset (the only one of ``mobilenet_v2``). ``clip-vit-b-32``
+and ``dino-vitb16`` also have ``vbench`` — their **default** — which reproduces the inputs of VBench's
+``background_consistency`` / ``subject_consistency`` (``vbench/utils.py`` with the torchvision < 0.16 that
+VBench pins, whose tensor ``Resize`` does not antialias), quirks included:
+
+* the frame is taken as VBench's ``load_video`` gives it: the decoded 8-bit levels as float32 **0–255**
+  (``torch.Tensor(uint8 array)``; our [0, 1] frames are scaled by 255 and rounded to those levels);
+* CLIP: short side to 224, **bicubic without antialiasing and without clamping** (float tensors are not
+  clamped), centre crop 224, ÷ 255, OpenAI CLIP mean/std;
+* DINO: short side to 224, **bilinear without antialiasing**, **no crop**, and ImageNet mean/std applied to
+  the **0–255** values (``dino_transform`` has no ÷ 255: the network sees inputs ~255× its training scale);
+  the ViT interpolates its position embeddings to the frame's patch grid as DINO's
+  ``interpolate_pos_encoding`` does (:meth:`DinoViT.position_embedding`).
+
+Not reproduced: VBench's ``clip.load`` runs the CLIP model in float16 on CUDA (float32 on CPU); we run
+float32 everywhere, so our values equal VBench run on CPU to float rounding.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -57,6 +75,29 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
+PRESETS = ("vbench", "antialiased")
+
+
+def resize_short_side(frames: torch.Tensor, size: int, mode: str, antialias: bool) -> torch.Tensor:
+    """(T, 3, H, W) → (T, 3, H', W') with the short side ``size`` and the long side ``int(size · long /
+    short)`` (torchvision's ``Resize(size)`` rule); no clamping."""
+    _, _, h, w = frames.shape
+    short, long = (w, h) if w <= h else (h, w)
+    new_short, new_long = size, int(size * long / short)
+    new_h, new_w = (new_long, new_short) if w <= h else (new_short, new_long)
+    if (new_h, new_w) == (h, w):
+        return frames
+    return F.interpolate(frames, size=(new_h, new_w), mode=mode, align_corners=False, antialias=antialias)
+
+
+def center_crop(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """The central ``size`` × ``size`` (offsets ``round((H − size) / 2)``, torchvision's ``center_crop``)."""
+    h, w = frames.shape[-2:]
+    top = round((h - size) / 2.0)  # round-half-even, as torchvision's int(round(.))
+    left = round((w - size) / 2.0)
+    return frames[:, :, top:top + size, left:left + size]
+
+
 def resize_short_side_center_crop(frames: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
     """(T, 3, H, W) → (T, 3, size, size): antialiased resize of the short side to ``size``, central crop.
 
@@ -64,17 +105,10 @@ def resize_short_side_center_crop(frames: torch.Tensor, size: int, mode: str = "
     result equals torchvision's tensor transforms for bilinear. Bicubic output is clamped to [0, 1] (bicubic
     overshoots; PIL clamps to uint8 the same way).
     """
-    _, _, h, w = frames.shape
-    short, long = (w, h) if w <= h else (h, w)
-    new_short, new_long = size, int(size * long / short)
-    new_h, new_w = (new_long, new_short) if w <= h else (new_short, new_long)
-    if (new_h, new_w) != (h, w):
-        frames = F.interpolate(frames, size=(new_h, new_w), mode=mode, align_corners=False, antialias=True)
-        if mode == "bicubic":
-            frames = frames.clamp(0.0, 1.0)
-    top = round((new_h - size) / 2.0)  # round-half-even, as torchvision's int(round(.))
-    left = round((new_w - size) / 2.0)
-    return frames[:, :, top:top + size, left:left + size]
+    resized = resize_short_side(frames, size, mode, antialias=True)
+    if mode == "bicubic" and resized is not frames:
+        resized = resized.clamp(0.0, 1.0)
+    return center_crop(resized, size)
 
 
 class FeatureBackbone:
@@ -93,11 +127,17 @@ class FeatureBackbone:
     interpolation: ClassVar[str] = "bilinear"
     mean: ClassVar[tuple[float, float, float]] = IMAGENET_MEAN
     std: ClassVar[tuple[float, float, float]] = IMAGENET_STD
+    #: preprocessing presets this backbone offers, the default first (module docstring)
+    presets: ClassVar[tuple[str, ...]] = ("antialiased",)
 
     def __init__(self, pretrained: bool = True, weights_path: str | None = None,
-                 device: str | torch.device = "cpu", batch_size: int = 32):
+                 device: str | torch.device = "cpu", batch_size: int = 32, preset: str | None = None):
         if batch_size < 1:
             raise BadInput(f"backbone {self.name}: batch_size must be >= 1, got {batch_size}")
+        preset = self.presets[0] if preset is None else str(preset).lower()
+        if preset not in self.presets:
+            raise BadInput(f"backbone {self.name}: unknown preset {preset!r} (choose from {', '.join(self.presets)})")
+        self.preset = preset
         self.pretrained = bool(pretrained)
         self.weights_path = weights_path
         self.device = torch.device(device)
@@ -107,9 +147,17 @@ class FeatureBackbone:
     @property
     def preprocess(self) -> dict[str, Any]:
         """How frames become network input (recorded with every result)."""
-        return {"resize": f"short side to {self.input_size}, {self.interpolation}, antialias",
+        if self.preset == "vbench":
+            return self.vbench_preprocess
+        return {"preset": "antialiased", "resize": f"short side to {self.input_size}, {self.interpolation}, antialias",
                 "crop": f"center {self.input_size}x{self.input_size}",
                 "mean": list(self.mean), "std": list(self.std), "input": "RGB float32 in [0, 1]"}
+
+    vbench_preprocess: ClassVar[dict[str, Any]] = {}
+
+    def prepare_vbench(self, levels: torch.Tensor) -> torch.Tensor:
+        """VBench's input from (T, 3, H, W) float 8-bit levels 0–255 (backbones with a ``vbench`` preset)."""
+        raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "feature_dim": self.feature_dim, "weight_id": self.weight_id,
@@ -156,8 +204,15 @@ class FeatureBackbone:
         return self
 
     def prepare(self, frames: torch.Tensor) -> torch.Tensor:
-        """(T, 3, H, W) [0, 1] → (T, 3, 224, 224) normalised network input."""
+        """(T, 3, H, W) [0, 1] → (T, 3, 224, 224) normalised network input (``vbench``: VBench's input, whose
+        size may differ, see the module docstring)."""
+        if self.preset == "vbench":
+            return self.prepare_vbench(frames.float().mul(255.0).round_())  # load_video's float 0-255 levels
         x = resize_short_side_center_crop(frames.float(), self.input_size, self.interpolation)
+        return self.normalise(x)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """(x − mean) / std per channel, with this backbone's constants."""
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
@@ -216,6 +271,15 @@ class CLIPViTB32Backbone(FeatureBackbone):
     interpolation = "bicubic"
     mean = CLIP_MEAN
     std = CLIP_STD
+    presets = PRESETS
+    vbench_preprocess = {"preset": "vbench", "input": "8-bit levels as float 0-255 (VBench load_video)",
+                         "resize": "short side to 224, bicubic, no antialias, no clamp (VBench clip_transform, "
+                                   "torchvision < 0.16)",
+                         "crop": "center 224x224", "scale": "/255", "mean": list(CLIP_MEAN), "std": list(CLIP_STD)}
+
+    def prepare_vbench(self, levels: torch.Tensor) -> torch.Tensor:
+        x = center_crop(resize_short_side(levels, self.input_size, "bicubic", antialias=False), self.input_size)
+        return self.normalise(x / 255.0)
 
     def build(self) -> nn.Module:
         import open_clip
@@ -289,7 +353,9 @@ class DinoViT(nn.Module):
     written here so that its parameter names *are* the official checkpoint's: the key mapping from
     ``dino_vitbase16_pretrain.pth`` to this module is the identity (see :data:`DINO_KEY_LAYOUT`).
     ``forward`` returns the final-norm CLS token (B, D), what DINO's ``model(x)`` returns with an identity
-    head. Only 224×224 inputs (196 patches) are supported: no position-embedding interpolation.
+    head. Inputs of another size get their position embeddings interpolated as DINO does
+    (:meth:`position_embedding`; VBench's subject consistency relies on it); sides that are not multiples of
+    16 lose their last pixels to the patch convolution, as in DINO.
     """
 
     def __init__(self, img_size: int = 224, patch: int = 16, dim: int = 768, depth: int = 12, heads: int = 12,
@@ -304,12 +370,29 @@ class DinoViT(nn.Module):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)  # DINO's init; matters only for random weights
         nn.init.trunc_normal_(self.cls_token, std=0.02)
 
+    def position_embedding(self, height: int, width: int) -> torch.Tensor:
+        """(1, 1 + gh·gw, D) position embeddings for an input of ``height`` × ``width`` pixels.
+
+        The trained 14×14 grid as is for 224×224; otherwise DINO's ``interpolate_pos_encoding``: the grid is
+        resized bicubically by the scale factors ((H // 16 + 0.1) / 14, (W // 16 + 0.1) / 14) — the 0.1 keeps
+        the floor of the output size at H // 16, W // 16 — and the CLS embedding is kept."""
+        grid = self.pos_embed.shape[1] - 1
+        gh, gw = height // self.patch, width // self.patch
+        if gh * gw == grid and gh == gw:
+            return self.pos_embed
+        side = int(math.sqrt(grid))
+        dim = self.pos_embed.shape[-1]
+        patch_pos = self.pos_embed[:, 1:].reshape(1, side, side, dim).permute(0, 3, 1, 2)  # (1, D, 14, 14)
+        patch_pos = F.interpolate(patch_pos, scale_factor=((gh + 0.1) / side, (gw + 0.1) / side), mode="bicubic")
+        if patch_pos.shape[-2:] != (gh, gw):
+            raise RuntimeError(f"position grid {tuple(patch_pos.shape[-2:])} for {gh}x{gw} patches")
+        patch_pos = patch_pos.permute(0, 2, 3, 1).reshape(1, gh * gw, dim)  # (1, D, gh, gw) -> (1, gh*gw, D)
+        return torch.cat([self.pos_embed[:, :1], patch_pos], dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2:] != (self.img_size, self.img_size):
-            raise ValueError(f"DinoViT expects {self.img_size}x{self.img_size} input, got {tuple(x.shape[-2:])}")
-        tokens = self.patch_embed(x)  # (B, 196, D)
+        tokens = self.patch_embed(x)  # (B, gh*gw, D); 196 tokens for 224x224
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, D)
-        h = torch.cat([cls, tokens], dim=1) + self.pos_embed  # (B, 197, D)
+        h = torch.cat([cls, tokens], dim=1) + self.position_embedding(*x.shape[-2:])  # (B, 1 + gh*gw, D)
         for block in self.blocks:
             h = block(h)
         return self.norm(h)[:, 0]  # (B, D): the CLS token
@@ -341,6 +424,16 @@ class DinoViTB16Backbone(FeatureBackbone):
     name = "dino-vitb16"
     weight_id = "dino-vitb16"
     feature_dim = 768
+    presets = PRESETS
+    vbench_preprocess = {"preset": "vbench", "input": "8-bit levels as float 0-255 (VBench load_video)",
+                         "resize": "short side to 224, bilinear, no antialias (VBench dino_transform, "
+                                   "torchvision < 0.16)",
+                         "crop": "none (position embeddings interpolated as DINO does)",
+                         "scale": "none: mean/std applied to 0-255 values, as VBench",
+                         "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+
+    def prepare_vbench(self, levels: torch.Tensor) -> torch.Tensor:
+        return self.normalise(resize_short_side(levels, self.input_size, "bilinear", antialias=False))
 
     def build(self) -> nn.Module:
         return DinoViT()
@@ -374,12 +467,15 @@ __all__ = [
     "DINO_KEY_LAYOUT",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "PRESETS",
     "CLIPViTB32Backbone",
     "DinoViT",
     "DinoViTB16Backbone",
     "FeatureBackbone",
     "MobileNetV2Backbone",
     "dino_key_layout",
+    "center_crop",
     "get_backbone",
+    "resize_short_side",
     "resize_short_side_center_crop",
 ]

@@ -251,7 +251,7 @@ class RAFTFlow:
 
     def __init__(self, model: str = "raft_large", iters: int = 20, pretrained: bool = True,
                  weights_path: str | None = None, device: str | torch.device = "cpu", seed: int = 0,
-                 pairs_per_forward: int = 8):
+                 pairs_per_forward: int = 8, input_range: float = 1.0):
         if model not in RAFT_MODELS:
             raise BadInput(f"unknown RAFT model {model!r} (choose from {', '.join(RAFT_MODELS)})")
         if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
@@ -262,6 +262,9 @@ class RAFTFlow:
         self.weights_path, self.seed = weights_path, int(seed)
         self.device = torch.device(device)
         self.pairs_per_forward = pairs_per_forward
+        #: RAFT's input is ``2 · x / input_range − 1``: 1 for frames in [0, 1] (RAFT's training range [−1, 1]);
+        #: 255 reproduces code that hands [0, 1] frames to a RAFT wrapper dividing by 255 again (EvalCrafter)
+        self.input_range = float(input_range)
         self._net: torch.nn.Module | None = None
 
     @property
@@ -289,7 +292,10 @@ class RAFTFlow:
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"flow": f"torchvision-{self.model}", "raft_iters": self.iters,
                                "pretrained": self.pretrained,
-                               "raft_input": "RGB scaled to [-1, 1], replicate-padded to a multiple of 8",
+                               "raft_input": ("RGB scaled to [-1, 1], replicate-padded to a multiple of 8"
+                                              if self.input_range == 1.0 else
+                                              f"RGB [0, 1] as 2 * x / {self.input_range:g} - 1, replicate-padded "
+                                              "to a multiple of 8"),
                                "raft_precision": "float32, TF32 off"}
         if not self.pretrained:
             out.update(random_weights=True, seed=self.seed)
@@ -304,8 +310,9 @@ class RAFTFlow:
             raise BadInput(f"RAFT needs frames of at least {RAFT_MIN_SIDE}x{RAFT_MIN_SIDE} pixels where the "
                            f"flow is computed (after any resize), got {h}x{w}")
         pad = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)  # left, right, top, bottom
-        x1 = src.to(self.device, torch.float32).mul(2.0).sub_(1.0)
-        x2 = dst.to(self.device, torch.float32).mul(2.0).sub_(1.0)
+        r = self.input_range  # x / r, doubled, minus 1: the order RAFT's own wrapper uses (÷1 is exact)
+        x1 = src.to(self.device, torch.float32).div(r).mul_(2.0).sub_(1.0)
+        x2 = dst.to(self.device, torch.float32).div(r).mul_(2.0).sub_(1.0)
         if any(pad):
             x1 = F.pad(x1, pad, mode="replicate")  # (n, 3, H, W) -> (n, 3, H + ph, W + pw)
             x2 = F.pad(x2, pad, mode="replicate")

@@ -29,6 +29,17 @@ Clip-level results (``extra()``)
     * ``random_weights``: present and True when the backbone has random weights — such numbers are
       plumbing checks, never scores.
 
+Presets (``semantic-clip`` and ``semantic-dino``; recorded as ``params["preset"]``)
+    ``preset="vbench"`` (default) reproduces VBench's ``background_consistency`` (CLIP) and
+    ``subject_consistency`` (DINO): VBench's preprocessing (no antialiasing, DINO without a crop and on the
+    0–255 scale, see :mod:`.backbones`), its per-frame value (the formula above) and its score, the mean of
+    the per-frame values (VBench's ``sim / cnt``). On a clip without scene cuts the clip mean is VBench's
+    video score; a clip with cuts is scored as VBench scores its scenes as separate videos, pooled frame by
+    frame. ``preset="antialiased"`` keeps the suite's earlier preprocessing (antialiased resize, centre crop,
+    inputs on the scale the networks were trained on): use it when the number should not depend on aliasing
+    of fine texture when frames are reduced (VBench's resize aliases; VSR outputs are full of such texture),
+    not to compare with a paper. ``semantic-mobilenet`` has no VBench counterpart and only the latter.
+
 Reservoir (the memory bound)
     Every gap pair is scored exactly (no sampling): the metric keeps the features of the last ``max_gap``
     frames in a buffer allocated once at its full size, ``max_gap × D`` float32 — 5.2 MB for MobileNetV2
@@ -105,7 +116,9 @@ class SemanticConsistency(StreamingMetric):
     ``random_weights``), ``weights_path`` (explicit weight file, checked at construction; else
     :mod:`infvsr_bench.weights` resolves it on first use), ``device`` and ``batch_size`` (where and how many frames the backbone runs at once; they do not
     change the numbers beyond float rounding, so they are not part of the recorded params), ``max_gap``
-    (largest frame gap of the similarity-vs-gap curve and the reservoir length), ``window``.
+    (largest frame gap of the similarity-vs-gap curve and the reservoir length), ``preset`` (the backbone's
+    preprocessing: ``vbench`` or ``antialiased`` where the backbone offers both, see the module docstring;
+    recorded then), ``window``.
     """
 
     name: ClassVar[str] = "semantic"
@@ -119,14 +132,15 @@ class SemanticConsistency(StreamingMetric):
 
     def __init__(self, backbone: str | FeatureBackbone | None = None, pretrained: bool = True,
                  weights_path: str | None = None, device: str = "cpu", batch_size: int = 32,
-                 max_gap: int = 1024, window: int = 100):
+                 max_gap: int = 1024, preset: str | None = None, window: int = 100):
         if int(max_gap) < 1:
             raise BadInput(f"{self.name}: max_gap must be >= 1, got {max_gap}")
         if isinstance(backbone, FeatureBackbone):
             self.backbone = backbone
         else:
             self.backbone = get_backbone(backbone or self.backbone_name, pretrained=bool(pretrained),
-                                         weights_path=weights_path, device=device, batch_size=batch_size)
+                                         weights_path=weights_path, device=device, batch_size=batch_size,
+                                         preset=preset)
         self.max_gap = int(max_gap)
         self.gaps = gap_list(self.max_gap)
         bb = self.backbone
@@ -140,6 +154,8 @@ class SemanticConsistency(StreamingMetric):
                 weights.resolve(bb.weight_id, weights_path)
         self.weights_path = weights_path  # not a param: the file is identified by its sha256, not its path
         super().__init__(window=window, backbone=bb.name, pretrained=bb.pretrained, max_gap=self.max_gap)
+        if len(getattr(bb, "presets", ())) > 1:  # a backbone with one preprocessing has nothing to record
+            self.params["preset"] = bb.preset
         if not bb.pretrained:
             self.params["random_weights"] = True
 
@@ -298,9 +314,9 @@ class _FixedBackbone(SemanticConsistency):
     """A registered variant: the backbone is part of the metric's name, so it is not a parameter."""
 
     def __init__(self, pretrained: bool = True, weights_path: str | None = None, device: str = "cpu",
-                 batch_size: int = 32, max_gap: int = 1024, window: int = 100):
+                 batch_size: int = 32, max_gap: int = 1024, preset: str | None = None, window: int = 100):
         super().__init__(self.backbone_name, pretrained=pretrained, weights_path=weights_path, device=device,
-                         batch_size=batch_size, max_gap=max_gap, window=window)
+                         batch_size=batch_size, max_gap=max_gap, preset=preset, window=window)
 
 
 class SemanticMobileNet(_FixedBackbone):
@@ -312,8 +328,8 @@ class SemanticMobileNet(_FixedBackbone):
 
 
 class SemanticCLIP(_FixedBackbone):
-    """Semantic consistency with OpenAI CLIP ViT-B/32 image features (open_clip), 512-d — the backbone of
-    VBench's background consistency."""
+    """Semantic consistency with OpenAI CLIP ViT-B/32 image features (open_clip), 512-d; by default
+    (``preset=vbench``) VBench's background consistency."""
 
     name = "semantic-clip"
     backbone_name = "clip-vit-b-32"
@@ -321,8 +337,8 @@ class SemanticCLIP(_FixedBackbone):
 
 
 class SemanticDINO(_FixedBackbone):
-    """Semantic consistency with DINO ViT-B/16 CLS features, 768-d — the backbone of VBench's subject
-    consistency."""
+    """Semantic consistency with DINO ViT-B/16 CLS features, 768-d; by default (``preset=vbench``) VBench's
+    subject consistency."""
 
     name = "semantic-dino"
     backbone_name = "dino-vitb16"

@@ -27,6 +27,15 @@ The metrics (``docs/metrics.md`` §2.3):
 ``ewarp-raft`` — the same with torchvision RAFT (raft_large, 20 iterations), the flow of the published
     recipe. Needs the ``raft_large`` weight file; ``pretrained=False`` runs with random weights, which is
     for plumbing tests and speed only (``params["random_weights"]``).
+``ewarp-raft:preset=evalcrafter`` — the numbers of EvalCrafter's ``compute_video_warping_error`` (which DOVE's
+    ``ewarp.py`` and so the InfVSR/DOVE tables follow, ×1000), quirks included: each frame is divided by 255,
+    resized by 0.5 (bilinear, no antialias), replicate-padded to a multiple of 8 (InputPadder, split evenly)
+    and handed to RAFT, whose wrapper divides by 255 **again** (RAFT sees ``2·x/255 − 1`` for x in [0, 1],
+    i.e. inputs near −1); the padding is **never removed**: flows, mask, warp and error are all on the padded
+    grid; a pair whose pixels are all occluded scores **0** (EvalCrafter divides the zero sum by the element
+    count), not NaN; the clip value is the mean over pairs, ×1000. The weights are ``raft-things.pth``, whose
+    torchvision port is ``Raft_Large_Weights.C_T_V1`` (the ``raft_large`` weight file). ``preset=suite``
+    (default) is the recipe above without the quirks.
 ``ewarp-ref`` — Lai et al.'s original E_warp: flow and occlusion mask from the **reference** (HR) video
     (DIS), applied to the output. Full-reference. Default ``resize=1.0`` (the original works at the
     video's resolution).
@@ -384,7 +393,9 @@ class EwarpRAFT(_Ewarp):
     ``pretrained`` (default true; false = random weights, plumbing/speed only, recorded as
     ``random_weights``), ``weights_path`` (explicit file, else :mod:`infvsr_bench.weights` finds it),
     ``resize`` (default 0.5), ``device`` (where RAFT and the warping run), ``seed`` (random init only),
-    ``pairs_per_forward`` (pairs per network call, both directions together; bounds memory), ``skip_cuts``.
+    ``pairs_per_forward`` (pairs per network call, both directions together; bounds memory), ``skip_cuts``,
+    ``preset`` (``suite``, the default, or ``evalcrafter``: EvalCrafter's code with its quirks, see the module
+    docstring; recorded with the quirks spelled out).
     All pairs of a chunk (with the carried frame) go through RAFT in as few calls as that cap allows.
     """
 
@@ -396,18 +407,32 @@ class EwarpRAFT(_Ewarp):
 
     def __init__(self, model: str = "raft_large", iters: int = 20, pretrained: bool = True,
                  weights_path: str | None = None, resize: float = 0.5, device: str = "cpu", seed: int = 0,
-                 pairs_per_forward: int = 8, skip_cuts: bool = True, window: int = 100):
+                 pairs_per_forward: int = 8, skip_cuts: bool = True, preset: str = "suite", window: int = 100):
+        preset = str(preset).lower()
+        if preset not in RAFT_PRESETS:
+            raise BadInput(f"ewarp-raft: unknown preset {preset!r} (choose from {', '.join(RAFT_PRESETS)})")
+        self.preset = preset
         self._flow = RAFTFlow(model=model, iters=iters, pretrained=pretrained, weights_path=weights_path,
-                              device=device, seed=seed, pairs_per_forward=pairs_per_forward)
+                              device=device, seed=seed, pairs_per_forward=pairs_per_forward,
+                              input_range=255.0 if preset == "evalcrafter" else 1.0)
         self.device = torch.device(device)
         self.requires = (self._flow.weight_id,) if self._flow.pretrained else ()  # random weights need no file
         super().__init__(resize, "output", skip_cuts, window, **self._flow.describe())
+        if preset == "evalcrafter":
+            self.params.update(EVALCRAFTER_QUIRKS)
 
     @property
     def random_weights(self) -> bool:
         return not self._flow.pretrained
 
     def _represent(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[Any, ...]:
+        if self.preset == "evalcrafter":  # ÷255 first, then the resize, then InputPadder's padding, kept
+            rgb = downscale(grey_levels(sr.to(self.device)).div_(255.0), self.resize)  # (T, 3, h, w)
+            h, w = rgb.shape[-2:]
+            ph, pw = -h % 8, -w % 8
+            if ph or pw:  # (T, 3, h, w) -> (T, 3, h + ph, w + pw), split evenly as RAFT's InputPadder
+                rgb = F.pad(rgb, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="replicate")
+            return (rgb,)
         levels = downscale(grey_levels(sr.to(self.device)), self.resize)  # (T, 3, H, W) -> (T, 3, h, w)
         return (levels.div_(255.0),)
 
@@ -415,13 +440,29 @@ class EwarpRAFT(_Ewarp):
         (rgb,) = rep
         a, b = rgb[i], rgb[j]  # (P, 3, h, w) each
         fw, bw = self._flow.bidirectional(a, b)
-        return self._score(a, b, fw, bw)
+        values = self._score(a, b, fw, bw)
+        if self.preset == "evalcrafter":  # every pixel occluded: EvalCrafter's 0 / numel = 0, not NaN
+            values = torch.nan_to_num(values, nan=0.0)
+        return values
 
     def extra(self) -> dict[str, Any]:
         out = super().extra()
         if self.random_weights:
             out["random_weights"] = True
         return out
+
+
+#: ``ewarp-raft`` presets: ``suite`` (the recipe as documented) and ``evalcrafter`` (EvalCrafter's code).
+RAFT_PRESETS = ("suite", "evalcrafter")
+#: What ``preset=evalcrafter`` changes, recorded in its params (module docstring).
+EVALCRAFTER_QUIRKS = {
+    "preset": "evalcrafter",
+    "resize_mode": "frame / 255, then bilinear, align_corners=False, no antialias",
+    "padding": "replicate to a multiple of 8 (RAFT InputPadder), never removed: flow, mask and error on the "
+               "padded grid",
+    "all_occluded": "0 (EvalCrafter: zero sum / element count)",
+    "reference": "EvalCrafter compute_video_warping_error (DOVE ewarp.py), x1000",
+}
 
 
 # -- tOF --------------------------------------------------------------------------------------------------
@@ -511,5 +552,5 @@ class Flicker(_PairMetric):
         return (255.0 - torch.tensor(sad, dtype=torch.float64) / count) / 255.0
 
 
-__all__ = ["TOF", "EwarpDIS", "EwarpRAFT", "EwarpRef", "Flicker", "check_crop", "check_skip_ends", "inside_ends", "tecogan_crop_box",
+__all__ = ["EVALCRAFTER_QUIRKS", "RAFT_PRESETS", "TOF", "EwarpDIS", "EwarpRAFT", "EwarpRef", "Flicker", "check_crop", "check_skip_ends", "inside_ends", "tecogan_crop_box",
            "warp_error"]
