@@ -140,3 +140,19 @@ def test_json_output_is_strict_and_plot_says_when_there_is_nothing_to_draw(capsy
     (tmp_path / "r" / "summary.json").write_text("[]")
     code, _, err = run_cli(capsys, "plot", str(tmp_path / "r"))
     assert code == 2 and "not a summary" in one_line_error(err)
+
+
+def test_reproduce_comparison_json_is_strict(tmp_path):
+    """A measured value that is undefined (every clip failed) is null in comparison.json, never a bare NaN."""
+    from infvsr_bench.reproduce import Comparison, Row, write_outputs
+
+    row = Row(dataset="d", metric="psnr", paper_metric="PSNR", spec="psnr", higher_is_better=True, against="x",
+              published=27.0, measured=float("nan"), ci95=[float("nan"), float("inf")], difference=float("nan"),
+              spread=0.1, status="not measured")
+    paths = write_outputs(tmp_path, Comparison("d", "m", "p", "f.csv", ["x"], None, None, rows=[row]))
+
+    def no_bare_constants(name):
+        raise AssertionError(f"bare {name} in comparison.json")
+
+    data = json.loads(paths["json"].read_text(), parse_constant=no_bare_constants)
+    assert data["rows"][0]["measured"] is None and data["rows"][0]["ci95"] == [None, None]
