@@ -6,7 +6,6 @@ dataset / method / published method, data absent, a requested metric that cannot
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -54,7 +53,7 @@ def reproduce(dataset, method, published_file, against, metrics, out, max_frames
                         resume=resume, overwrite=overwrite, progress=sys.stderr.isatty())
     folder = Path(out) if out else rp.default_out(dataset, method, max_frames)
     if as_json:
-        click.echo(json.dumps(json.loads((folder / "comparison.json").read_text()), indent=2))
+        click.echo((folder / "comparison.json").read_text().rstrip("\n"))  # strict JSON as written
     else:
         click.echo(rp.render_markdown(comp), nl=False)
         click.echo(f"written: {folder / 'comparison.md'} (.csv, .json)")

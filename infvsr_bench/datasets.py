@@ -157,6 +157,9 @@ def _validate(rec: Recipe) -> None:
         for key in ("width", "height"):
             if not isinstance(d.get(key), int) or d[key] % d["scale"]:
                 raise _fail(rec, f"{key} must be an integer multiple of scale {d['scale']}")
+        fps = d.get("fps", 25.0)
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (math.isfinite(fps) and fps > 0):
+            raise _fail(rec, f"fps must be a positive number, got {fps!r}")
         if not d.get("clips"):
             raise _fail(rec, "a synthetic recipe needs at least one [[clips]] table")
         _synthetic_specs(rec)  # raises on any bad clip

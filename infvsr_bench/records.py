@@ -24,21 +24,21 @@ SCHEMA_VERSION = 1
 log = logging.getLogger(__name__)
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """Make floats JSON-safe: NaN / ±inf become null (a metric that is undefined is absent, not zero)."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
+        return jsonable(obj.item())
     return obj
 
 
 def dumps(obj: Any, indent: int | None = 2) -> str:
-    return json.dumps(_jsonable(obj), indent=indent, sort_keys=True, allow_nan=False)
+    return json.dumps(jsonable(obj), indent=indent, sort_keys=True, allow_nan=False)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

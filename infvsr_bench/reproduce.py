@@ -403,7 +403,7 @@ def render_csv(c: Comparison) -> str:
 
 
 def write_outputs(folder: Path, c: Comparison) -> dict[str, Path]:
-    from .records import atomic_write_text
+    from .records import atomic_write_text, jsonable
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"md": folder / "comparison.md", "csv": folder / "comparison.csv", "json": folder / "comparison.json"}
@@ -411,5 +411,6 @@ def write_outputs(folder: Path, c: Comparison) -> dict[str, Path]:
     atomic_write_text(paths["csv"], render_csv(c))
     data = {**{k: v for k, v in asdict(c).items() if k != "rows"}, "rows": [asdict(r) for r in c.rows],
             "flagged": len(c.flagged)}
-    atomic_write_text(paths["json"], json.dumps(data, indent=2, default=str) + "\n")
+    # strict JSON: an undefined number is null, never a bare NaN
+    atomic_write_text(paths["json"], json.dumps(jsonable(data), indent=2, default=str, allow_nan=False) + "\n")
     return paths

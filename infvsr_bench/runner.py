@@ -557,8 +557,11 @@ def finish(p: PreparedRun, skipped: list[str]) -> RunResult:
 
         store.finish_run(p.run_dir)  # the worst-moment panels
     report.write_run_report(p.run_dir, summary)
-    failed = summary["clips"]["failed_ids"]
-    return RunResult(p.run_dir, summary, failed, skipped)
+    recorded = {r["clip"] for r in records.read_clips(p.run_dir)}
+    missing = [c["id"] for c in p.manifest["clips"] if c["id"] not in recorded]  # none, unless a record was lost
+    for cid in missing:
+        log.error("clip %s has no record in %s: the run is incomplete (--resume computes it)", cid, p.run_dir)
+    return RunResult(p.run_dir, summary, summary["clips"]["failed_ids"] + missing, skipped)
 
 
 def summarize(p: PreparedRun) -> dict[str, Any]:

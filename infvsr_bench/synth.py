@@ -347,4 +347,7 @@ def scene_cuts(frames: int, cuts: Sequence[int] | None = None, scene_length: int
         if scene_length < 1:
             raise ValueError("scene_length must be >= 1")
         return tuple(range(scene_length, frames, scene_length))
-    return tuple(int(c) for c in (cuts or ()))
+    out = tuple(int(c) for c in (cuts or ()))
+    if any(b <= a for a, b in zip(out, out[1:])) or (out and not 0 < out[0] <= out[-1] < frames):
+        raise ValueError(f"cuts {list(out)} must be strictly increasing frame numbers in 1..{frames - 1}")
+    return out

@@ -551,6 +551,10 @@ def _verify(entry: WeightFile, path: Path, *, fresh: bool = False) -> tuple[str,
                 f"the published prefix {entry.sha256_prefix} (corrupt, truncated or a different release): "
                 f"delete it and run `infvsr-bench weights fetch {entry.id}` or get it from {_source(entry)}")
         return "prefix", digest
+    problem = _torch_file_problem(path, digest)
+    if problem:
+        raise WeightsHashMismatch(f"weight file {path} for {entry.id!r} is corrupt ({problem}); it has no "
+                                  f"published hash to check: delete it and get it again from {_source(entry)}")
     if str(path) not in _warned_unverified:
         _warned_unverified.add(str(path))
         log.warning("weight %s: %s has no published hash to check against; using it unverified (sha256 %s)",
@@ -563,6 +567,36 @@ def _source(entry: WeightFile) -> str:
     extras = _EXTRAS.get(entry.id, _Extras())
     places = ([entry.url] if extras.direct else []) + ([extras.wheel.label] if extras.wheel else [])
     return " or ".join(places) or entry.url
+
+
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a"  # torch's pre-1.6 format: a protocol-2 pickle of its magic number
+_structure_cache: dict[str, str | None] = {}  # sha256 -> problem (None: sound)
+
+
+def _torch_file_problem(path: Path, digest: str) -> str | None:
+    """For a weight file with no published hash: why it cannot be a whole torch checkpoint, or None. A zip
+    archive (torch's format since 1.6) must open and every member pass its CRC; otherwise the file must start
+    as torch's older pickle format does. Catches truncated and damaged files before any work, once per
+    content (keyed by the sha256 already computed)."""
+    if digest in _structure_cache:
+        return _structure_cache[digest]
+    problem = None
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                bad = z.testzip()
+            if bad is not None:
+                problem = f"member {bad} fails its CRC"
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            problem = f"damaged zip archive: {exc}"
+    else:
+        with open(path, "rb") as f:
+            head = f.read(len(_TORCH_LEGACY_MAGIC))
+        if head != _TORCH_LEGACY_MAGIC:
+            problem = "neither a complete torch zip archive nor torch's older pickle format"
+    with _hash_lock:
+        _structure_cache[digest] = problem
+    return problem
 
 
 def _not_found_message(entry: WeightFile, cands: list[tuple[Path, str]]) -> str:

@@ -96,3 +96,17 @@ def test_a_method_card_with_an_unsafe_name_is_refused(tmp_path):
     card.write_text('name = "."\n')
     with pytest.raises(BadInput, match="not a safe name"):
         load_card(card)
+
+
+@pytest.mark.parametrize("fps,cuts,needle", [("-25.0", "[8, 16]", "fps must be a positive number"),
+                                             ("0", "[8, 16]", "fps must be a positive number"),
+                                             ("25.0", "[16, 8]", "strictly increasing"),
+                                             ("25.0", "[8, 8]", "strictly increasing"),
+                                             ("25.0", "[0, 8]", "in 1..23")])
+def test_a_recipe_with_impossible_fps_or_cuts_is_refused_before_building(tmp_path, fps, cuts, needle):
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(f'description = "x"\nscale = 4\ndegradation = "bicubic"\nfps = {fps}\nwidth = 64\n'
+                      f'height = 48\n[[clips]]\nid = "a"\nphotos = ["astronaut"]\nframes = 24\ncuts = {cuts}\n')
+    with pytest.raises(BadInput, match=needle):
+        datasets.build(recipe, data_dir=tmp_path / "data")
+    assert not (tmp_path / "data").exists()

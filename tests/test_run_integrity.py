@@ -1,6 +1,7 @@
 """A run folder cannot lie: torn clip lines (a writer killed, a file that cannot grow), records and frames/ that
 disagree, and two processes on one folder. Each fault is provoked for real: a real file size limit and the
 signal it raises, real second processes, a real kill -9."""
+import errno
 import json
 import os
 import shutil
@@ -23,6 +24,20 @@ N = 3
 def manifest_path(tmp_path_factory):
     """A 3-frame build of the default recipe, shared by the module (the tests only read it)."""
     return datasets.build("synthetic-long", max_frames=N, data_dir=tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def complete(manifest_path, tmp_path_factory):
+    """A finished bicubic run, shared by the module: tests that damage a run copy it first."""
+    from infvsr_bench import runner
+
+    spec = runner.RunSpec(method="bicubic", dataset=str(manifest_path), metrics=["psnr"],
+                          out=tmp_path_factory.mktemp("complete") / "r", progress=False)
+    return runner.execute(runner.prepare(spec)).run_dir
+
+
+def _copy(run, tmp_path):
+    return shutil.copytree(run, tmp_path / "r")
 
 
 def _run(capsys, manifest_path, out, *extra, method="bicubic"):
@@ -59,9 +74,9 @@ def _append_under_size_limit(run_dir, record, limit, die: bool) -> subprocess.Co
     """)
 
 
-def test_a_writer_killed_mid_line_leaves_a_torn_record_that_resume_recomputes(capsys, manifest_path, tmp_path):
-    run = tmp_path / "r"
-    assert _run(capsys, manifest_path, run)[0] == 0
+def test_a_writer_killed_mid_line_leaves_a_torn_record_that_resume_recomputes(capsys, manifest_path, complete,
+                                                                              tmp_path):
+    run = _copy(complete, tmp_path)
     whole = _metrics(run)
     log = run / "clips.jsonl"
     lines = log.read_bytes().splitlines(keepends=True)
@@ -93,6 +108,43 @@ def test_an_append_that_fails_part_way_leaves_no_partial_line(tmp_path):
     assert [c["clip"] for c in records.read_clips(tmp_path)] == ["a", "b"]
 
 
+@pytest.fixture
+def tiny_filesystem(tmp_path):
+    """A real 256 KiB tmpfs (root only, where mounting is allowed; else the test is skipped with the reason)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True,
+                         text=True)
+    if res.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_an_append_on_a_full_disk_leaves_no_partial_line(tiny_filesystem):
+    fs = tiny_filesystem
+    records.append_clip(fs, {"clip": "a", "status": "ok", "pad": "x" * 3850})  # most of one 4 KiB page
+    before = (fs / "clips.jsonl").read_bytes()
+    assert 3900 < len(before) < 4096
+    fd = os.open(fs / "filler", os.O_WRONLY | os.O_CREAT)
+    with pytest.raises(OSError) as full:  # take every other page of the filesystem
+        while True:
+            os.write(fd, b"\0" * 65536)
+    os.close(fd)
+    assert full.value.errno == errno.ENOSPC
+    with pytest.raises(OSError) as exc:  # the line's start fits in the page, its end does not
+        records.append_clip(fs, {"clip": "b", "status": "ok", "pad": "y" * 800})
+    assert exc.value.errno == errno.ENOSPC
+    assert (fs / "clips.jsonl").read_bytes() == before  # what went in was cut back: no partial line
+    (fs / "filler").unlink()  # space again: the next append lands on a line of its own
+    records.append_clip(fs, {"clip": "b", "status": "ok", "pad": "y" * 800})
+    assert [c["clip"] for c in records.read_clips(fs)] == ["a", "b"]
+
+
 def test_a_record_that_fails_its_checksum_is_not_trusted(tmp_path):
     records.append_clip(tmp_path, {"clip": "a", "status": "ok", "metrics": {"psnr": {"mean": 28.05}}})
     records.append_clip(tmp_path, {"clip": "b", "status": "ok", "metrics": {"psnr": {"mean": 26.15}}})
@@ -104,9 +156,9 @@ def test_a_record_that_fails_its_checksum_is_not_trusted(tmp_path):
     assert [c["clip"] for c in records.read_clips(tmp_path)] == ["b", "d"]
 
 
-def test_records_and_frames_that_disagree_make_resume_recompute(capsys, caplog, manifest_path, tmp_path):
-    run = tmp_path / "r"
-    assert _run(capsys, manifest_path, run)[0] == 0
+def test_records_and_frames_that_disagree_make_resume_recompute(capsys, caplog, manifest_path, complete,
+                                                                tmp_path):
+    run = _copy(complete, tmp_path)
     whole = _metrics(run)
     a, b, c = (x["clip"] for x in sorted(records.read_clips(run), key=lambda r: r["clip"]))
     frames = run / "frames"

@@ -201,11 +201,41 @@ def test_prefix_check_on_a_fake_torchvision_entry(tmp_path, monkeypatch):
 
 
 def test_unverified_entry_is_accepted_and_its_hash_recorded(tmp_path, monkeypatch):
-    content = b"no published hash"
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(4.0)}, buf)  # a whole torch checkpoint with no published hash
+    content = buf.getvalue()
     _fake(monkeypatch, content, full=False)
     path = _put(tmp_path / "w", "fake-model.pth", content)
     prov = weights.provenance("fake", path)
     assert prov["check"] == "unverified" and prov["sha256"] == hashlib.sha256(content).hexdigest()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "not-torch"])
+def test_an_unverified_file_that_is_not_a_whole_checkpoint_is_corrupt(tmp_path, monkeypatch, damage):
+    """No published hash to compare with: the file must still be a whole torch checkpoint (a zip archive whose
+    members pass their CRCs, or torch's older pickle format), else it is corrupt, not "unverified"."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(4096.0)}, buf)
+    data = bytearray(buf.getvalue())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "flipped":
+        data[len(data) // 3] ^= 0xFF  # inside the tensor data: the zip still opens, its CRC does not match
+    else:
+        data = bytearray(b"<html>404</html>")
+    _fake(monkeypatch, bytes(data), full=False)
+    path = _put(tmp_path / "w", "fake-model.pth", bytes(data))
+    with pytest.raises(weights.WeightsHashMismatch, match="is corrupt") as exc:
+        weights.resolve("fake", path)
+    assert str(path) in str(exc.value)
 
 
 def test_verified_hashes_are_cached_per_path_size_mtime(tmp_path, monkeypatch):
