@@ -1,7 +1,8 @@
 """The ``infvsr-bench`` command: parses arguments, builds specs, maps typed errors to exit codes.
 
-Exit codes: 0 ok; 1 a clip failed at run time (recorded, the run went on) or a check failed; 2 bad input
-(one line on stderr, nothing started). Results go to stdout, logs and progress to stderr.
+Exit codes: 0 ok; 1 a clip failed at run time (recorded, the run went on), a check failed, or a write failed
+while working (one line: the path and the system's reason); 2 bad input (one line on stderr, nothing started);
+130 Ctrl-C; 143 SIGTERM. Results go to stdout, logs and progress to stderr.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import progress
+from . import outpaths, progress
 from .errors import BadInput
 
 DEFAULT_METHODS = "bicubic,lanczos"
@@ -197,6 +198,8 @@ def build_dataset(recipe, max_frames, force, data_dir, **engine):
     ray_opts = _ray_options(**engine)
     if max_frames is not None and max_frames < 1:
         raise BadInput(f"--max-frames must be at least 1, got {max_frames}")
+    if data_dir is not None:
+        outpaths.check_folder(data_dir, "data folder")
     if ray_opts is not None:
         from . import engine_ray
 
@@ -217,6 +220,8 @@ def leaderboard(runs_root, output, check):
 
     if not runs_root.is_dir():
         raise BadInput(f"runs folder not found: {runs_root}")
+    if not check:
+        outpaths.check_file(output, "leaderboard")
     if check:
         if report.leaderboard_is_current(runs_root, output):
             click.echo(f"{output} is up to date")
@@ -237,7 +242,7 @@ def plot(runs, out):
 
     for r in runs:
         regression.load_summary(r)  # a finished run folder with a readable summary, else one line, exit 2
-    target = out or (runs[0] / "plots" if len(runs) == 1 else Path("plots"))
+    target = outpaths.check_folder(out or (runs[0] / "plots" if len(runs) == 1 else Path("plots")), "plot folder")
     written = plots.plot_runs(list(runs), target)
     if not written:
         raise BadInput(f"nothing to draw: {', '.join(map(str, runs))} "
@@ -335,6 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     on SIGTERM, after the same cleanups as any error (external programs stopped, temp files removed)."""
     import signal
     import threading
+    import traceback
 
     _add_optional_commands()
     in_main = threading.current_thread() is threading.main_thread()  # only there may a handler be set
@@ -353,6 +359,11 @@ def main(argv: list[str] | None = None) -> None:
     except BadInput as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:  # a write that failed while working (a disk that fills): the path and why, exit 1
+        log.debug("%s", "".join(traceback.format_exception(exc)))
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(1)
     except SystemExit:
         raise
     finally:

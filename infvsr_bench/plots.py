@@ -106,7 +106,7 @@ def metric_over_time(runs: list[dict[str, Any]], label: str, out: Path, window: 
     fig.suptitle(f"{label} over time on {ds['name']} ({ds['degradation']}); {arrow}", fontsize=12)
     fig.tight_layout()
     path = Path(out) / f"{slug(label)}-over-time.png"
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -142,7 +142,7 @@ def similarity_vs_gap(runs: list[dict[str, Any]], out: Path) -> Path | None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(out) / "similarity-vs-gap.png"
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -183,7 +183,7 @@ def quality_vs_speed(runs: list[dict[str, Any]], label: str, out: Path) -> Path 
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     path = Path(out) / f"quality-vs-speed-{slug(label)}.png"
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -210,9 +210,20 @@ def memory_vs_length(bench_json: Path, out: Path) -> Path:
     ax.legend(h1 + h2, l1 + l2, loc="lower right")
     fig.tight_layout()
     path = Path(out) / "memory-vs-length.png"
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return path
+
+
+def _save(fig, path: Path) -> None:
+    """Write a figure whole or not at all: rendered in memory, then a temporary file renamed into place."""
+    import io
+
+    from .records import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def plot_runs(run_dirs: list[Path], out: Path) -> list[Path]:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from . import aggregate, datasets, provenance, records, runlock
+from . import aggregate, datasets, outpaths, provenance, records, runlock
 from .errors import BadInput, MethodError, WeightsNotFound
 from .methods import Method, get_method
 from .metrics import DEFAULT_METRICS, StreamingMetric, metric_from_spec
@@ -141,6 +141,7 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
 
     run_dir = Path(spec.out) if spec.out else default_run_dir(runs_root, manifest["name"], method.info.name,
                                                                spec.max_frames)
+    outpaths.check_folder(run_dir, "run folder")  # under a file, read-only, not ours: refused before any work
     done = _check_run_dir(run_dir, run_key, spec.resume, spec.overwrite, warn=False)  # again under the lock
     return PreparedRun(spec, run_dir, manifest, method, metrics, run_key, comp_key, done, unavailable,
                        dataset_info, metric_desc)

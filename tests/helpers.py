@@ -60,3 +60,22 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def tiny_dataset(tmp_path_factory, frames: int = 2):
+    """synthetic-long cut to ``frames`` frames per clip (80x48 LR -> 320x192 HR), in a folder of its own."""
+    from pathlib import Path
+
+    from infvsr_bench import datasets
+
+    return Path(datasets.build("synthetic-long", max_frames=frames, data_dir=tmp_path_factory.mktemp("ds"))).parent
+
+
+def cli_env(**extra: str) -> dict:
+    """Environment for an ``python -m infvsr_bench`` subprocess: this checkout first on PYTHONPATH."""
+    import os
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **extra}

@@ -2,23 +2,20 @@
 wrong type or out of range, an empty --method/--metrics, a crop larger than the frame or a card whose program
 does not exist is one line and exit 2 before any work — never a substituted value or a failure per clip.
 """
-from pathlib import Path
 
 import pytest
 
-from infvsr_bench import datasets, params
+from infvsr_bench import params
 from infvsr_bench.methods import METHODS, get_method
 from infvsr_bench.metrics import METRICS
 
-from .helpers import one_line_error, run_cli
+from .helpers import one_line_error, run_cli, tiny_dataset
 from .test_external import write_card
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    """synthetic-long, 2 frames per clip (80x48 LR -> 320x192 HR), built once for the module."""
-    manifest = datasets.build("synthetic-long", max_frames=2, data_dir=tmp_path_factory.mktemp("ds"))
-    return Path(manifest).parent
+    return tiny_dataset(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

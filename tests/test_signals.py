@@ -12,17 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from infvsr_bench import datasets
-
+from .helpers import cli_env, tiny_dataset
 from .test_external import write_card
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    manifest = datasets.build("synthetic-long", max_frames=2, data_dir=tmp_path_factory.mktemp("ds"))
-    return Path(manifest).parent
+    return tiny_dataset(tmp_path_factory)
 
 
 def _gone(pid: int) -> bool:
@@ -47,28 +43,40 @@ def _wait_for(pidfile: Path, proc: subprocess.Popen) -> int:
     pytest.fail("the program never started")
 
 
-@pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "aborted"), (signal.SIGTERM, 143, "terminated")])
-def test_signal_stops_the_program_group_and_removes_temp_files(tmp_path, dataset, sig, code, word):
-    card = write_card(tmp_path, timeout=600)
-    work, pidfile = tmp_path / "work", tmp_path / "child.pid"
-    env = {**os.environ, "FAKE_VSR_PIDFILE": str(pidfile),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    argv = [sys.executable, "-m", "infvsr_bench", "run", "--method", f"external:card={card}:mode=hang:tmp_dir={work}",
-            "--dataset", str(dataset), "--metrics", "psnr", "--out", str(tmp_path / "r")]
-    # a shell may start background jobs with SIGINT ignored; the default lets Python turn it into Ctrl-C
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    child = _wait_for(pidfile, proc)  # the program's own worker
-    program = os.getpgid(child)  # the program leads its process group (its own session)
-    assert program not in (proc.pid, os.getpgid(0)) and not _gone(program)
-    assert list(work.iterdir()), "the hand-off temp folder exists while the program runs"
-    proc.send_signal(sig)
+def test_signals_stop_the_program_group_and_remove_temp_files(tmp_path, dataset):
+    """SIGINT and SIGTERM, each to its own run (the two run side by side to halve the wait)."""
+    runs = {}
+    for sig, code, word in ((signal.SIGINT, 130, "aborted"), (signal.SIGTERM, 143, "terminated")):
+        folder = tmp_path / sig.name
+        folder.mkdir()
+        card = write_card(folder, timeout=600)
+        work, pidfile = folder / "work", folder / "child.pid"
+        argv = [sys.executable, "-m", "infvsr_bench", "run", "--method",
+                f"external:card={card}:mode=hang:tmp_dir={work}", "--dataset", str(dataset), "--metrics", "psnr",
+                "--out", str(folder / "r")]
+        # a shell may start background jobs with SIGINT ignored; the default lets Python turn it into Ctrl-C
+        proc = subprocess.Popen(argv, env=cli_env(FAKE_VSR_PIDFILE=str(pidfile)), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        runs[sig] = (proc, code, word, work, pidfile)
+    leaders = []
     try:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == code, err
-        assert word in err and "Traceback" not in err
-        assert _gone(program) and _gone(child)
-    finally:  # never leave a hung program behind, whatever failed above
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(program, signal.SIGKILL)
-    assert list(work.iterdir()) == []  # the adapter's temp folder, hand-off included, is removed
+        for sig, (proc, code, word, work, pidfile) in runs.items():
+            child = _wait_for(pidfile, proc)  # the program's own worker
+            program = os.getpgid(child)  # the program leads its process group (its own session)
+            leaders.append(program)
+            assert program not in (proc.pid, os.getpgid(0)) and not _gone(program)
+            assert list(work.iterdir()), "the hand-off temp folder exists while the program runs"
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == code, err
+            assert word in err and "Traceback" not in err
+            assert _gone(program) and _gone(child)
+            assert list(work.iterdir()) == []  # the adapter's temp folder, hand-off included, is removed
+    finally:  # never leave a hung program or run behind, whatever failed above
+        for program in leaders:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(program, signal.SIGKILL)
+        for proc, *_ in runs.values():
+            if proc.poll() is None:
+                proc.kill()
