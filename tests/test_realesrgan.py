@@ -215,7 +215,7 @@ def test_animevideov3_takes_the_dataset_scale(monkeypatch):
     ("realesrgan", {"scale": 2}, "x4 only"),
     ("realesr-animevideov3", {"scale": 5}, "x2, x3 and x4"),
     ("realesr-animevideov3", {"dtype": "int8"}, "dtype"),
-    ("realesr-animevideov3", {"tile": -1}, "tile must be at least 0"),
+    ("realesr-animevideov3", {"tile": -1}, "tile must be >= 0"),
     ("spandrel", {}, "model=PATH"),
     ("spandrel", {"model": "/nonexistent/model.pth"}, "not found"),
 ])

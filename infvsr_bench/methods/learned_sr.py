@@ -17,7 +17,7 @@ recorded with the run's throughput).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -43,6 +43,7 @@ class LearnedSR(FrameWiseMethod):
     """Shared part: parameters, device / dtype, batching and tiling around a :class:`SRNet`."""
 
     name = ""
+    param_limits: ClassVar[dict[str, str]] = {"tile": ">= 0", "tile_overlap": ">= 0", "batch": ">= 1"}
 
     def __init__(self, scale: int = 4, tile: int = 0, tile_overlap: int = 24, batch: int = 1, dtype: str = "fp32",
                  chunk_frames: int = 16, **params: Any):
@@ -101,10 +102,13 @@ class RealESRGAN(LearnedSR):
 
     name = "realesrgan"
 
-    def __init__(self, scale: int = 4, **params: Any):
+    # every parameter is declared (no **params), so `--method realesrgan:key=value` is checked before any work
+    def __init__(self, scale: int = 4, tile: int = 0, tile_overlap: int = 24, batch: int = 1, dtype: str = "fp32",
+                 chunk_frames: int = 16):
         if str(scale) != "4":
             raise BadInput(f"realesrgan (x4plus) is x4 only, got scale={scale}; realesr-animevideov3 has x2 / x3")
-        super().__init__(scale=4, **params)
+        super().__init__(scale=4, tile=tile, tile_overlap=tile_overlap, batch=batch, dtype=dtype,
+                         chunk_frames=chunk_frames)
 
     @property
     def weight_id(self) -> str:
@@ -145,10 +149,12 @@ class RealESRAnimeVideoV3(RealESRGAN):
     name = "realesr-animevideov3"
     scale_from_dataset = True  # the runner passes the dataset's scale unless the user gave one
 
-    def __init__(self, scale: int = 4, **params: Any):
+    def __init__(self, scale: int = 4, tile: int = 0, tile_overlap: int = 24, batch: int = 1, dtype: str = "fp32",
+                 chunk_frames: int = 16):
         if str(scale) not in ("2", "3", "4"):
             raise BadInput(f"realesr-animevideov3 has x2, x3 and x4 graphs, got scale={scale}")
-        LearnedSR.__init__(self, scale=int(scale), **params)
+        LearnedSR.__init__(self, scale=int(scale), tile=tile, tile_overlap=tile_overlap, batch=batch, dtype=dtype,
+                           chunk_frames=chunk_frames)
 
 
 class SpandrelSR(LearnedSR):
@@ -156,19 +162,21 @@ class SpandrelSR(LearnedSR):
 
     name = "spandrel"
 
-    def __init__(self, model: str | None = None, name: str | None = None, **params: Any):
+    def __init__(self, model: str | None = None, name: str | None = None, scale: int | None = None, tile: int = 0,
+                 tile_overlap: int = 24, batch: int = 1, dtype: str = "fp32", chunk_frames: int = 16):
         if not model:
             raise BadInput("spandrel needs a checkpoint: --method spandrel:model=PATH[:name=LABEL]")
-        if "scale" in params:
-            raise BadInput("spandrel reads the scale from the checkpoint; drop scale=")
         from ..models.realesrgan import load_checkpoint
 
         self._net = load_checkpoint(str(model))  # BadInput before any work: unreadable or not SR
+        if scale is not None and int(scale) != self._net.scale:  # the scale comes from the checkpoint
+            raise BadInput(f"spandrel: {model} upscales x{self._net.scale}, scale={scale} was given")
         label = str(name) if name else "spandrel-" + re.sub(r"[^A-Za-z0-9._-]+", "-", self._net.arch)
         if not _LABEL_RE.match(label):
             raise BadInput(f"spandrel name {label!r} must match {_LABEL_RE.pattern}")
         self.name = label
-        super().__init__(scale=self._net.scale, model=str(model), **params)
+        super().__init__(scale=self._net.scale, tile=tile, tile_overlap=tile_overlap, batch=batch, dtype=dtype,
+                         chunk_frames=chunk_frames, model=str(model))
 
     @classmethod
     def readiness(cls) -> str:
