@@ -240,9 +240,9 @@ def plot(runs, out):
     """Draw metric-over-time, similarity-vs-gap and quality-vs-speed figures for RUN folder(s)."""
     from . import plots, regression
 
+    target = outpaths.check_folder(out or (runs[0] / "plots" if len(runs) == 1 else Path("plots")), "plot folder")
     for r in runs:
         regression.load_summary(r)  # a finished run folder with a readable summary, else one line, exit 2
-    target = outpaths.check_folder(out or (runs[0] / "plots" if len(runs) == 1 else Path("plots")), "plot folder")
     written = plots.plot_runs(list(runs), target)
     if not written:
         raise BadInput(f"nothing to draw: {', '.join(map(str, runs))} "

@@ -1,15 +1,12 @@
-"""Test-wide settings: offline, weights from ../shared/weights when present, data in a temp folder."""
+"""Test-wide settings: offline, data in a temp folder. Real weight files are found where `infvsr-bench weights
+fetch` puts them (`make test` fetches the ones the suite uses); tests that need an absent one skip, saying so."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-_shared_weights = Path(__file__).resolve().parents[1].parent / "shared" / "weights"
-if "INFVSR_BENCH_WEIGHTS" not in os.environ and _shared_weights.is_dir():
-    os.environ["INFVSR_BENCH_WEIGHTS"] = str(_shared_weights)
 
 
 @pytest.fixture(autouse=True)

@@ -67,7 +67,7 @@ def test_present_weights_let_the_metric_run(tmp_path):
     from infvsr_bench import weights
 
     if weights.missing(["mobilenet_v2"]):
-        pytest.skip("mobilenet_v2-b0353104.pth not found (set INFVSR_BENCH_WEIGHTS to ../shared/weights)")
+        pytest.skip("mobilenet_v2-b0353104.pth not found: run `infvsr-bench weights fetch mobilenet_v2` (make test does)")
     spec = runner.RunSpec(method="bicubic", metrics=["needs-mobilenet"], max_frames=3, out=tmp_path / "r",
                           progress=False)
     res = runner.execute(runner.prepare(spec))
