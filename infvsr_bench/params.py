@@ -57,8 +57,8 @@ class Param:
             if isinstance(value, float) and not math.isfinite(value):
                 raise BadInput(f"{owner}: {self.name} must be a finite number, got {value!r}")
             return value
-        if str in self.types and given in (int, float):  # `name=123` typed on a command line: a string
-            return str(value)
+        if str in self.types and given in (bool, int, float):  # `name=123` typed on a command line: text
+            return ("true" if value else "false") if given is bool else str(value)
         want = " or ".join(_TYPE_WORDS[t] for t in self.types) + (" (or none)" if self.optional else "")
         raise BadInput(f"{owner}: {self.name} must be {want}, got {value!r}")
 

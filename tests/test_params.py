@@ -69,8 +69,8 @@ def test_valid_parameters_still_run_and_command_line_numbers_fit_text_parameters
     code, _, err = run_cli(capsys, "run", "--method", "bicubic:chunk_frames=1", "--metrics", "psnr:crop_border=4",
                            "--dataset", str(dataset), "--out", str(tmp_path / "r"))
     assert code == 0, err
-    m = get_method("external", card=str(cards["good"]), mode=3, startup=1)  # mode is text, startup a number
-    assert m.params["mode"] == "3" and m.params["startup"] == 1
+    m = get_method("external", card=str(cards["good"]), mode=3, modes=True, startup=1)  # text, text, a number
+    assert (m.params["mode"], m.params["modes"], m.params["startup"]) == ("3", "true", 1)
 
 
 def test_every_registered_component_declares_checkable_parameters():
