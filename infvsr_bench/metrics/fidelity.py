@@ -159,6 +159,7 @@ class _Fidelity(StreamingMetric):
             raise BadInput(f"{self.name}: crop_border must be an integer >= 0, got {crop_border!r}")
         super().__init__(window=window, preset=preset, color=color, crop_border=crop_border, **params)
         self.preset, self.color, self.crop_border = preset, color, crop_border
+        self._workspace = fidelity_cpu.Workspace()  # the CPU path's planes, reused from frame to frame
 
     def _prepare(self, sr: torch.Tensor, hr: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Check a chunk and return both inputs with the border cropped (views, no copy)."""
@@ -219,7 +220,7 @@ class PSNR(_Fidelity):
         """
         t, _, h, w = sr.shape
         if fidelity_cpu.usable(sr) and fidelity_cpu.usable(hr):
-            sse = fidelity_cpu.psnr_sse(sr, hr, luma=self.color == "y")
+            sse = fidelity_cpu.psnr_sse(sr, hr, self.color == "y", self._workspace)
         else:
             sse = self._blocked_sse(sr, hr)
         count = (1 if self.color == "y" else 3) * h * w
@@ -287,7 +288,7 @@ class SSIM(_Fidelity):
         clamp_cs = self.preset == "pyiqa"
         if fidelity_cpu.usable(sr) and fidelity_cpu.usable(hr):  # OpenCV's separable filter, frame by frame
             planes = None if (self.preset, self.color) == ("basicsr", "y") else self._planes
-            sums = fidelity_cpu.ssim_sums(sr, hr, planes, self._taps, SSIM_C1, SSIM_C2, clamp_cs)
+            sums = fidelity_cpu.ssim_sums(sr, hr, planes, self._taps, SSIM_C1, SSIM_C2, clamp_cs, self._workspace)
             return sums / (channels * out_h * out_w)
         sums = torch.zeros(t, dtype=torch.float64, device=sr.device)
         for f0, f1, r0, r1 in _blocks(t, out_h, channels * w, _HALO, _block_elems(sr.device)):
