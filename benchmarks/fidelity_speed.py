@@ -8,6 +8,8 @@ What it measures, in one run, on the same frames:
   defaults: PSNR on RGB, SSIM on rounded YIQ luma.
 * **opencv**: the BasicSR convention written with OpenCV per frame (the usual BasicSR-style script):
   float64 Y, ``cv2.GaussianBlur`` 11x11 σ=1.5 SSIM on the valid region, ``cv2.PSNR``.
+* **ours, torch path**: our BasicSR preset forced onto the blocked torch path that CUDA frames take (and CPU
+  frames took before ``metrics/fidelity_cpu.py``), on ``--torch-frames`` frames: the old-vs-new ratio.
 
 Like is compared with like: our BasicSR preset against the OpenCV script (same convention), our pyiqa
 preset against pyiqa. The speed ratios are ours (BasicSR, the default) / peer, plus ours (pyiqa preset) /
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk", type=int, default=8, help="frames per update() for ours (default 8)")
     p.add_argument("--pyiqa-frames", type=int, default=8,
                    help="frames timed for pyiqa (per-frame cost is constant and pyiqa SSIM is slow; default 8)")
+    p.add_argument("--torch-frames", type=int, default=8,
+                   help="frames timed for ours on the torch path (slow on a busy CPU; default 8, 0 = skip)")
     p.add_argument("--repeat", type=int, default=2, help="timed runs per implementation; the fastest counts")
     p.add_argument("--threads", type=int, default=None, help="torch/OpenCV threads (default: library default)")
     p.add_argument("--device", default="cpu", help="device for ours (cpu, cuda); peers run on CPU")
@@ -82,13 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         p.error(f"--size must look like 1280x720, got {args.size!r}")
-    if args.frames < 1 or args.chunk < 1 or args.repeat < 1 or args.pyiqa_frames < 0:
-        p.error("--frames, --chunk and --repeat must be >= 1, --pyiqa-frames >= 0")
+    if args.frames < 1 or args.chunk < 1 or args.repeat < 1 or args.pyiqa_frames < 0 or args.torch_frames < 0:
+        p.error("--frames, --chunk and --repeat must be >= 1, --pyiqa-frames and --torch-frames >= 0")
 
     import cv2
     import torch
 
-    from infvsr_bench.metrics import get_metric
+    from infvsr_bench.metrics import fidelity_cpu, get_metric
 
     torch.set_grad_enabled(False)
     if args.threads:
@@ -102,15 +106,28 @@ def main(argv: list[str] | None = None) -> int:
     hr, sr = to_tensor(hr8).to(device), to_tensor(sr8).to(device)
     load_before = os.getloadavg()
 
-    def ours(preset: str) -> Callable[[], tuple[list[float], list[float]]]:
+    def ours(preset: str, frames: int | None = None) -> Callable[[], tuple[list[float], list[float]]]:
+        n = args.frames if frames is None else frames
+
         def run():
             psnr, ssim = get_metric("psnr", preset=preset), get_metric("ssim", preset=preset)
-            for i in range(0, args.frames, args.chunk):
-                psnr.update(sr[i:i + args.chunk], hr[i:i + args.chunk])
-                ssim.update(sr[i:i + args.chunk], hr[i:i + args.chunk])
+            for i in range(0, n, args.chunk):
+                j = min(i + args.chunk, n)
+                psnr.update(sr[i:j], hr[i:j])
+                ssim.update(sr[i:j], hr[i:j])
             sync()
             return [psnr.compute()["mean"]], [ssim.compute()["mean"]]  # means over all frames
         return run
+
+    def torch_path(run: Callable[[], tuple[list[float], list[float]]]):
+        def forced():
+            usable = fidelity_cpu.usable
+            fidelity_cpu.usable = lambda t: False  # every frame through the blocked torch path
+            try:
+                return run()
+            finally:
+                fidelity_cpu.usable = usable
+        return forced
 
     def opencv_run(n: int):
         def run():
@@ -131,6 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     results["ours_pyiqa"] = timed(ours("pyiqa"), args.frames, args.repeat)
     log("timing opencv per frame ...")
     results["opencv_basicsr"] = timed(opencv_run(args.frames), args.frames, args.repeat)
+    n_torch = min(args.torch_frames, args.frames)
+    if n_torch > 0 and device.type == "cpu":
+        log(f"timing ours (basicsr preset) on the torch path, {n_torch} frames ...")
+        results["ours_basicsr_torch_path"] = timed(torch_path(ours("basicsr", n_torch)), n_torch, args.repeat)
+        same = timed(ours("basicsr", n_torch), n_torch, 1)  # the CPU path on the same frames: values agree
+        results["ours_basicsr_torch_path"]["cpu_path_same_frames"] = {k: same[k] for k in ("psnr_mean",
+                                                                                            "ssim_mean")}
 
     try:
         import pyiqa
@@ -158,19 +182,23 @@ def main(argv: list[str] | None = None) -> int:
 
     conventions = {
         "ours_basicsr": "BasicSR: Y BT.601 studio, float64; SSIM 11x11 g1.5 valid",
+        "ours_basicsr_torch_path": "BasicSR: same, blocked torch path (CUDA's; CPU's before)",
         "opencv_basicsr": "BasicSR: same, per frame with cv2.GaussianBlur / cv2.PSNR",
         "ours_pyiqa": "pyiqa: PSNR RGB (+1e-8), SSIM rounded YIQ-Y, cs>=0",
         "pyiqa": "pyiqa defaults (psnr, ssim) per frame",
     }
-    rows = [(k, results[k]) for k in ("ours_basicsr", "opencv_basicsr", "ours_pyiqa", "pyiqa") if k in results]
+    rows = [(k, results[k]) for k in ("ours_basicsr", "opencv_basicsr", "ours_basicsr_torch_path", "ours_pyiqa",
+                                      "pyiqa") if k in results]
     ours_fps = results["ours_basicsr"]["fps"]
     print(f"PSNR+SSIM at {width}x{height}, {args.frames} frames, chunk {args.chunk}, device {device}, "
           f"torch threads {torch.get_num_threads()}, load average before {load_before[0]:.2f}")
-    print(f"{'implementation':<16} {'frames':>6} {'frames/s':>9} {'mean PSNR':>11} {'mean SSIM':>11}  convention")
+    print(f"{'implementation':<24} {'frames':>6} {'frames/s':>9} {'mean PSNR':>11} {'mean SSIM':>11}  convention")
     for k, r in rows:
-        print(f"{k:<16} {r['frames']:>6} {r['fps']:>9.2f} {r['psnr_mean']:>11.6f} {r['ssim_mean']:>11.8f}  "
+        print(f"{k:<24} {r['frames']:>6} {r['fps']:>9.2f} {r['psnr_mean']:>11.6f} {r['ssim_mean']:>11.8f}  "
               f"{conventions[k]}")
     ratios = {"ours/opencv": ours_fps / results["opencv_basicsr"]["fps"]}
+    if "ours_basicsr_torch_path" in results:
+        ratios["ours/ours-torch-path"] = ours_fps / results["ours_basicsr_torch_path"]["fps"]
     if "pyiqa" in results:
         ratios["ours/pyiqa"] = ours_fps / results["pyiqa"]["fps"]
         ratios["ours(pyiqa preset)/pyiqa"] = results["ours_pyiqa"]["fps"] / results["pyiqa"]["fps"]
@@ -179,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
                                                   - results["opencv_basicsr"]["psnr_mean"]),
              "basicsr: |ours - opencv| SSIM": abs(results["ours_basicsr"]["ssim_mean"]
                                                   - results["opencv_basicsr"]["ssim_mean"])}
+    if "ours_basicsr_torch_path" in results:
+        tp = results["ours_basicsr_torch_path"]
+        agree["basicsr: |cpu path - torch path| PSNR"] = abs(tp["cpu_path_same_frames"]["psnr_mean"] - tp["psnr_mean"])
+        agree["basicsr: |cpu path - torch path| SSIM"] = abs(tp["cpu_path_same_frames"]["ssim_mean"] - tp["ssim_mean"])
     if "pyiqa" in results:
         same = results["pyiqa"]["ours_same_frames"]
         agree["pyiqa: |ours - pyiqa| PSNR"] = abs(same["psnr_mean"] - results["pyiqa"]["psnr_mean"])

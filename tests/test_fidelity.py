@@ -12,7 +12,7 @@ from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from infvsr_bench.errors import BadInput
-from infvsr_bench.metrics import fidelity, get_metric
+from infvsr_bench.metrics import fidelity, fidelity_cpu, get_metric
 from infvsr_bench.metrics.fidelity import PSNR, SSIM
 
 from .helpers import photo_frames
@@ -107,14 +107,35 @@ def test_basicsr_default_is_y(pair):
 
 @pytest.mark.parametrize("kind", ["psnr", "ssim"])
 def test_strips_match_whole_frames(kind, pair, monkeypatch):
-    """A tiny block budget forces the strip path (used at 720p on CPU); values must not change."""
+    """The torch path (any device): a tiny block budget forces its strips (used at 720p); values must not
+    change."""
     hr8, sr8, hr, sr = pair
+    monkeypatch.setattr(fidelity_cpu, "usable", lambda t: False)
     whole = get_metric(kind).update(sr, hr)
     monkeypatch.setattr(fidelity, "_CPU_BLOCK_ELEMS", 2000)  # 64x96 frames -> 16-row strips
     strips = get_metric(kind).update(sr, hr)
     np.testing.assert_allclose(strips.numpy(), whole.numpy(), rtol=0, atol=1e-10)
     np.testing.assert_allclose(strips.numpy(), _ref(kind, "y", hr8, sr8), rtol=0,
                                atol=1e-9 if kind == "psnr" else 1e-12)
+
+
+@pytest.mark.parametrize("preset,color", [("basicsr", "y"), ("basicsr", "rgb"), ("pyiqa", "y"), ("pyiqa", "rgb")])
+@pytest.mark.parametrize("crop", [0, 3])
+def test_cpu_path_equals_the_torch_float64_path(preset, color, crop, pair, coffee_pair, monkeypatch):
+    """Oracle: the OpenCV/numpy CPU path (fidelity_cpu) against the blocked torch float64 computation, on
+    8-bit-grid frames, off-grid float32 and float64 frames, and an 11x11 frame (the smallest SSIM takes)."""
+    _, _, hr, sr = coffee_pair
+    off_grid = (sr + 0.37 / 255).clamp(0, 1)  # float32 values between grey levels
+    cases = [pair[2:], (hr, sr), (hr, off_grid), (hr.double(), off_grid.double()),
+             (hr[:, :, :11 + 2 * crop, :11 + 2 * crop], sr[:, :, :11 + 2 * crop, :11 + 2 * crop])]
+    for kind in ("psnr", "ssim"):
+        for ref, out in cases:
+            assert fidelity_cpu.usable(out)
+            new = get_metric(kind, preset=preset, color=color, crop_border=crop).update(out, ref)
+            with monkeypatch.context() as m:
+                m.setattr(fidelity_cpu, "usable", lambda t: False)
+                old = get_metric(kind, preset=preset, color=color, crop_border=crop).update(out, ref)
+            np.testing.assert_allclose(new.numpy(), old.numpy(), rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("kind", ["psnr", "ssim"])

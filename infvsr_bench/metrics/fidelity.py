@@ -24,11 +24,11 @@ scores exactly ``max_db``, and any higher finite value is clipped to it. Under `
 identical frames therefore score 100.0. Under ``preset="pyiqa"`` we keep pyiqa's ``+1e-8`` in the MSE so that
 every value agrees with pyiqa; its ceiling is then 10·log10(1e8) = 80 dB, as in pyiqa, and the cap never binds.
 
-Speed: a chunk is processed in blocks — several whole frames when they are small, else horizontal strips of
-one frame (with the 10-row halo SSIM needs) — sized so that a block's float64 planes stay in the CPU cache.
-On CPU that is ~4x faster than filtering whole 720p frames; on CUDA the blocks are simply large. The Gaussian
-is applied as two 1-D passes of shifted multiply-adds, exact in float64 and device-agnostic (torch's float64
-``conv2d`` on CPU is an order of magnitude slower).
+Speed: float32/float64 frames on the CPU go through :mod:`.fidelity_cpu` (OpenCV's separable float64 filter,
+numpy, frame by frame; equal to the path below to float64 rounding). Other frames (CUDA) are processed in
+blocks — several whole frames when they are small, else horizontal strips of one frame (with the 10-row halo
+SSIM needs) — sized so that a block's float64 planes stay in cache; the Gaussian is applied as two 1-D passes
+of shifted multiply-adds, exact in float64 and device-agnostic.
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..errors import BadInput
+from . import fidelity_cpu
 from .base import StreamingMetric
 from .color import bt601_studio_luma_difference, to_grey_levels, y_bt601_studio, y_yiq_pyiqa
 
@@ -159,6 +160,7 @@ class _Fidelity(StreamingMetric):
             raise BadInput(f"{self.name}: crop_border must be an integer >= 0, got {crop_border!r}")
         super().__init__(window=window, preset=preset, color=color, crop_border=crop_border, **params)
         self.preset, self.color, self.crop_border = preset, color, crop_border
+        self._workspace = fidelity_cpu.Workspace()  # the CPU path's planes, reused from frame to frame
 
     def check_frame_size(self, height: int, width: int) -> None:
         c = self.crop_border
@@ -223,16 +225,25 @@ class PSNR(_Fidelity):
         exact up to float64 summation.
         """
         t, _, h, w = sr.shape
+        if fidelity_cpu.usable(sr) and fidelity_cpu.usable(hr):
+            sse = fidelity_cpu.psnr_sse(sr, hr, self.color == "y", self._workspace)
+        else:
+            sse = self._blocked_sse(sr, hr)
+        count = (1 if self.color == "y" else 3) * h * w
+        mse = sse / count
+        db = 10.0 * torch.log10((255.0 * 255.0) / mse)
+        return torch.where(mse > 0, db, torch.full_like(db, self.max_db))
+
+    def _blocked_sse(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        """Per-frame squared error on any device, block by block (the torch path)."""
+        t, _, h, w = sr.shape
         sse = torch.zeros(t, dtype=torch.float64, device=sr.device)
         for f0, f1, r0, r1 in _blocks(t, h, 3 * w, 0, _block_elems(sr.device)):
             diff = to_grey_levels(sr[f0:f1, :, r0:r1]).sub_(to_grey_levels(hr[f0:f1, :, r0:r1]))  # (n, 3, rows, W)
             if self.color == "y":
                 diff = bt601_studio_luma_difference(diff)  # (n, 3, rows, W) -> (n, 1, rows, W)
             sse[f0:f1] += diff.flatten(1).pow(2).sum(1)  # (n, C, rows, W) -> (n,)
-        count = (1 if self.color == "y" else 3) * h * w
-        mse = sse / count
-        db = 10.0 * torch.log10((255.0 * 255.0) / mse)
-        return torch.where(mse > 0, db, torch.full_like(db, self.max_db))
+        return sse
 
     def _pyiqa_db(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         """pyiqa's arithmetic, in the input dtype on [0, 1], one group of whole frames at a time."""
@@ -280,8 +291,12 @@ class SSIM(_Fidelity):
         t, _, h, w = sr.shape
         channels = 1 if self.color == "y" else 3
         out_h, out_w = h - _HALO, w - _HALO
-        sums = torch.zeros(t, dtype=torch.float64, device=sr.device)
         clamp_cs = self.preset == "pyiqa"
+        if fidelity_cpu.usable(sr) and fidelity_cpu.usable(hr):  # OpenCV's separable filter, frame by frame
+            planes = None if (self.preset, self.color) == ("basicsr", "y") else self._planes
+            sums = fidelity_cpu.ssim_sums(sr, hr, planes, self._taps, SSIM_C1, SSIM_C2, clamp_cs, self._workspace)
+            return sums / (channels * out_h * out_w)
+        sums = torch.zeros(t, dtype=torch.float64, device=sr.device)
         for f0, f1, r0, r1 in _blocks(t, out_h, channels * w, _HALO, _block_elems(sr.device)):
             x = self._planes(sr[f0:f1, :, r0:r1 + _HALO])  # (n, 3, rows + 10, W) -> (n, C, rows + 10, W)
             y = self._planes(hr[f0:f1, :, r0:r1 + _HALO])
