@@ -22,11 +22,12 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 install: $(STAMP)
 
 ## demo: build the default long-sequence dataset, benchmark the default methods, write reports + leaderboard
-DEMO_RUNS := reports/synthetic-long/bicubic reports/synthetic-long/lanczos reports/synthetic-long/plots
+DEMO_RUNS := reports/synthetic-long/bicubic reports/synthetic-long/lanczos reports/synthetic-long/plots reports/synthetic-long/compare
 demo: install
 	rm -rf $(DEMO_RUNS)  # the demo owns these folders (they are in git); recompute them from scratch
 	$(BENCH) run --runs-root reports
 	$(BENCH) plot reports/synthetic-long/bicubic reports/synthetic-long/lanczos --out reports/synthetic-long/plots
+	$(BENCH) compare reports/synthetic-long/bicubic reports/synthetic-long/lanczos --out reports/synthetic-long/compare
 	$(BENCH) leaderboard --runs reports --output leaderboard.md
 
 ## test: the test suite (offline; heavier tests marked slow are kept out)

@@ -27,13 +27,17 @@ def test_a_run_reports_its_profiles_and_worst_moments(two_runs):
     report = (a / "report.md").read_text()
     assert "## Temporal profiles" in report and "## Worst moments" in report
     assert "### flicker: largest jumps" in report and "### psnr: worst frames" in report
-    pngs = [p.relative_to(a).as_posix() for d in ("profiles", "moments") for p in (a / d).rglob("*.png")]
+    pngs = [p.relative_to(a).as_posix() for d in ("profiles", "moments") for p in (a / d).glob("*/*.png")]
     assert len(pngs) >= 4
     for p in pngs:
         assert f"({p})" in report, p
     moments = records.read_json(a / "moments" / "one.json")["moments"]
     assert {m["metric"] for m in moments} == {"psnr", "flicker"}
     assert all(0 <= m["frame"] < 24 for m in moments)
+    shown = list((a / "moments").rglob("*.png"))
+    assert len(moments) == len(shown)  # only the shown moments stay on disk (4 per metric and kind at most)
+    assert max(sum(1 for m in moments if (m["metric"], m["kind"]) == key)
+               for key in {(m["metric"], m["kind"]) for m in moments}) <= 4
 
 
 def test_compare_page_has_every_section(two_runs, capsys):
