@@ -143,3 +143,32 @@ def test_drift_slope_of_a_planted_linear_degradation_is_recovered(tmp_path):
     assert d["slope_ci95"][0] <= d["slope_per_1000"] <= d["slope_ci95"][1]
     assert vde(np.repeat([10.0, 11.0, 9.0, 10.0, 12.0], 4)) == pytest.approx((1 + 1 + 0 + 2) / 10 / 4)
     assert vde(np.full(50, 7.0)) == 0.0
+
+
+def _observed_peak(n: int, chunk: int = 10, h: int = 48, w: int = 64) -> int:
+    """Peak traced bytes of profiles (capped at 40 time samples) + worst moments over an n-frame stream."""
+    import tracemalloc
+
+    rng = torch.Generator().manual_seed(0)
+    rec = ProfileRecorder(n, h, w, scene_cuts=[n // 2], max_samples=40)
+    tracker = MomentTracker([Watched("psnr", True, False), Watched("flicker", True, True)], 4, h, w, [n // 2],
+                            k=4, crop=32)
+    tracemalloc.start()
+    for start in range(0, n, chunk):
+        sr, hr = torch.rand(chunk, 3, h, w, generator=rng), torch.rand(chunk, 3, h, w, generator=rng)
+        lr = torch.rand(chunk, 3, h // 4, w // 4, generator=rng)
+        vals = {"psnr": np.random.default_rng(start).normal(30, 1, chunk),
+                "flicker": np.random.default_rng(start + 1).normal(0.9, 0.01, chunk)}
+        rec.update(sr, hr, lr)
+        tracker.update(start, lr, sr, hr, vals)
+    rec.result(), tracker.result()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def test_pictures_state_stays_flat_in_video_length():
+    """Profiles past their time cap and the K-crop heaps hold the same memory at 4N frames as at N."""
+    small, large = _observed_peak(40), _observed_peak(160)
+    one_frame = 3 * 48 * 64  # uint8 bytes of one output frame
+    assert large - small < 4 * one_frame, (small, large)  # 120 more frames kept would be 30x that
