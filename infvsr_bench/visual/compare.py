@@ -154,7 +154,8 @@ def _moments(runs, names, out: Path) -> list[str]:
                 rows.append(row)
             suffix = "-jump" if kind == "jump" else ""
             png = out / "moments" / store.safe(metric) / f"{store.safe(clip)}-f{frame}{suffix}.png"
-            title = f"{clip} · {metric} at frame {frame} (chosen by {', '.join(m['chosen_by'])})"
+            at = f"jump at frames {frame - 1}->{frame}" if kind == "jump" else f"at frame {frame}"
+            title = f"{clip} · {metric} {at} (chosen by {', '.join(m['chosen_by'])})"
             tiles.grid(rows, title, png, missing="not kept by this run")
             vals = ", ".join(f"{n} {fmt(v)}{unit}" for n, v in zip(names, values))
             lines += [f"- {clip}, frame {frame}: {vals} (among the worst of {', '.join(m['chosen_by'])})", "",
