@@ -69,3 +69,13 @@ def test_compare_refuses_runs_that_are_not_comparable(two_runs, capsys):
     code, _, err = run_cli(capsys, "compare", str(a), str(tmp / "absent"))
     assert code == 2 and "summary.json" in one_line_error(err)
     assert not (tmp / "no").exists()
+
+
+def test_bad_profile_rows_exit_2_before_any_work(two_runs, capsys):
+    tmp, manifest, _ = two_runs
+    code, _, err = run_cli(capsys, "run", "--method", "bicubic", "--dataset", str(manifest), "--metrics", "psnr",
+                           "--out", str(tmp / "bad"), "--profiles", "rows=10,cols=4000")
+    assert code == 2 and "outside" in one_line_error(err) and not (tmp / "bad").exists()
+    code, _, err = run_cli(capsys, "run", "--method", "bicubic", "--dataset", str(manifest), "--out",
+                           str(tmp / "bad"), "--profiles", "rows=1", "--no-visuals")
+    assert code == 2 and "--no-visuals" in one_line_error(err) and not (tmp / "bad").exists()
