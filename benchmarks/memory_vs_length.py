@@ -5,7 +5,7 @@ Builds one long clip (8,000 HR frames at 320x192 from the synthetic generator, b
 and reports that process's peak RSS. Target: flat — the 8,000-frame peak within 10% of the 500-frame peak.
 A run that held the video would grow by ~2.7 GiB per 1,000 frames (LR + HR + SR in float32).
 
-    python benchmarks/memory_vs_length.py [--lengths 500,2000,8000] [--json out.json [--plot DIR]]
+    python benchmarks/memory_vs_length.py [--lengths 500,2000,8000] [--visuals] [--json out.json [--plot DIR]]
 """
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ PROBE = """
 import resource, sys
 from infvsr_bench import runner
 spec = runner.RunSpec(method="bicubic", dataset=sys.argv[1], metrics=["psnr", "ssim"],
-                      max_frames=int(sys.argv[2]), out=sys.argv[3], progress=False)
+                      max_frames=int(sys.argv[2]), out=sys.argv[3], progress=False,
+                      visuals=sys.argv[4] == "1")
 res = runner.execute(runner.prepare(spec))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, res.summary["clips"]["frames"])
 """
@@ -56,6 +57,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", default="500,2000,8000")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--visuals", action="store_true", help="Runs make their pictures (profiles, worst moments).")
     ap.add_argument("--plot", type=Path, default=None, help="Folder for memory-vs-length.png (needs --json).")
     args = ap.parse_args()
     lengths = [int(x) for x in args.lengths.split(",")]
@@ -74,7 +76,8 @@ def main() -> None:
     rows = []
     for n in lengths:
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", PROBE, str(manifest_path), str(n), str(work / f"run{n}")],
+        out = subprocess.run([sys.executable, "-c", PROBE, str(manifest_path), str(n), str(work / f"run{n}"),
+                              "1" if args.visuals else "0"],
                              capture_output=True, text=True, env=env, check=True)
         kb, frames = out.stdout.split()[-2:]
         rows.append({"frames": int(frames), "peak_rss_mib": int(kb) / 1024,

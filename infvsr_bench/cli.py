@@ -121,6 +121,8 @@ def run(methods, dataset, metric_specs, out, runs_root, max_frames, device, resu
         raise BadInput("a method is listed twice")
     if resume and overwrite:
         raise BadInput("--resume and --overwrite exclude each other")
+    if no_visuals and profiles:
+        raise BadInput("--profiles chooses rows for the pictures that --no-visuals turns off; drop one")
     prepared = []
     for name in names:  # validate everything before any heavy work
         from .methods import parse_method_spec

@@ -27,13 +27,17 @@ def test_a_run_reports_its_profiles_and_worst_moments(two_runs):
     report = (a / "report.md").read_text()
     assert "## Temporal profiles" in report and "## Worst moments" in report
     assert "### flicker: largest jumps" in report and "### psnr: worst frames" in report
-    pngs = [p.relative_to(a).as_posix() for d in ("profiles", "moments") for p in (a / d).rglob("*.png")]
+    pngs = [p.relative_to(a).as_posix() for d in ("profiles", "moments") for p in (a / d).glob("*/*.png")]
     assert len(pngs) >= 4
     for p in pngs:
         assert f"({p})" in report, p
     moments = records.read_json(a / "moments" / "one.json")["moments"]
     assert {m["metric"] for m in moments} == {"psnr", "flicker"}
     assert all(0 <= m["frame"] < 24 for m in moments)
+    shown = list((a / "moments").rglob("*.png"))
+    assert len(moments) == len(shown)  # only the shown moments stay on disk (4 per metric and kind at most)
+    assert max(sum(1 for m in moments if (m["metric"], m["kind"]) == key)
+               for key in {(m["metric"], m["kind"]) for m in moments}) <= 4
 
 
 def test_compare_page_has_every_section(two_runs, capsys):
@@ -65,3 +69,13 @@ def test_compare_refuses_runs_that_are_not_comparable(two_runs, capsys):
     code, _, err = run_cli(capsys, "compare", str(a), str(tmp / "absent"))
     assert code == 2 and "summary.json" in one_line_error(err)
     assert not (tmp / "no").exists()
+
+
+def test_bad_profile_rows_exit_2_before_any_work(two_runs, capsys):
+    tmp, manifest, _ = two_runs
+    code, _, err = run_cli(capsys, "run", "--method", "bicubic", "--dataset", str(manifest), "--metrics", "psnr",
+                           "--out", str(tmp / "bad"), "--profiles", "rows=10,cols=4000")
+    assert code == 2 and "outside" in one_line_error(err) and not (tmp / "bad").exists()
+    code, _, err = run_cli(capsys, "run", "--method", "bicubic", "--dataset", str(manifest), "--out",
+                           str(tmp / "bad"), "--profiles", "rows=1", "--no-visuals")
+    assert code == 2 and "--no-visuals" in one_line_error(err) and not (tmp / "bad").exists()

@@ -29,6 +29,8 @@ METRICS.register("semantic-clip", "infvsr_bench.metrics.semantic:SemanticCLIP",
 METRICS.register("semantic-dino", "infvsr_bench.metrics.semantic:SemanticDINO",
                  help="semantic consistency over time, DINO ViT-B/16 features (default preset=vbench: VBench "
                       "subject_consistency)")
+METRICS.register("semantic-fidelity", "infvsr_bench.metrics.semantic_fidelity:SemanticFidelity",
+                 help="cos(f(SR_t), f(HR_t)) per frame, full-reference (backbone=mobilenet_v2|clip-vit-b-32|...)")
 METRICS.register("vmaf", "infvsr_bench.metrics.vmaf:VMAF",
                  help="VMAF (libvmaf in the ffmpeg binary shipped by imageio-ffmpeg), per frame")
 METRICS.register("lpips", "infvsr_bench.metrics.perceptual:LPIPS",

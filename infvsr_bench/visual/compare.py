@@ -70,7 +70,7 @@ def _scored(run: dict[str, Any], label: str) -> bool:
     return m is not None and not is_random(m) and not run["summary"]["method"].get("random_weights")
 
 
-def metric_table(runs: list[dict[str, Any]], names: list[str]) -> list[str]:
+def metric_table(runs: list[dict[str, Any]], names: list[str], out: Path) -> list[str]:
     labels = list(dict.fromkeys(lb for r in runs for lb in r["summary"]["metrics"]))
     header = ["Method"] + [metric_title(next(r["summary"]["metrics"][lb] for r in runs
                                              if lb in r["summary"]["metrics"])) for lb in labels] + ["Clips", "Run"]
@@ -81,7 +81,7 @@ def metric_table(runs: list[dict[str, Any]], names: list[str]) -> list[str]:
             m = r["summary"]["metrics"].get(lb)
             cells.append(f"{fmt(m['mean'])} [{fmt(m['ci95'][0])}, {fmt(m['ci95'][1])}]" if _scored(r, lb) else "—")
         c = r["summary"]["clips"]
-        rows.append([name] + cells + [f"{c['ok']}/{c['total']}", f"`{r['dir']}`"])
+        rows.append([name] + cells + [f"{c['ok']}/{c['total']}", f"[report]({_rel(r['dir'] / 'report.md', out)})"])
     return _table(header, rows)
 
 
@@ -129,6 +129,8 @@ def _moments(runs, names, out: Path) -> list[str]:
         for name, ms in zip(names, kept):
             for m in store.worst(ms, metric, kind, PER_RUN):
                 chosen.setdefault((m["clip"], m["frame"]), {**m, "chosen_by": []})["chosen_by"].append(name)
+        meta = next((r["summary"]["metrics"][metric] for r in runs if metric in r["summary"]["metrics"]), {})
+        unit = f" {meta['unit']}" if meta.get("unit") else ""
         lines += [f"### {metric}: {'largest jumps' if kind == 'jump' else 'worst frames'}", ""]
         for (clip, frame), m in chosen.items():
             values = [_value_at(r, clip, metric, frame, series_cache) for r in runs]
@@ -143,7 +145,7 @@ def _moments(runs, names, out: Path) -> list[str]:
                     crops = crop_cache[ck]
                     sr = crops.get(crop_key(t, m["box"], "sr"))
                     v = _value_at(r, clip, metric, t, series_cache)
-                    row.append((f"{name}: {fmt(v)}", sr))
+                    row.append((f"{name}: {fmt(v)}{unit}", sr))
                     if row[0][1] is None and crop_key(t, m["box"], "lr") in crops:
                         row[0] = (row[0][0], store.lr_display(crops[crop_key(t, m["box"], "lr")], m["box"][2]))
                     gt = gt if gt is not None else crops.get(crop_key(t, m["box"], "gt"))
@@ -152,9 +154,10 @@ def _moments(runs, names, out: Path) -> list[str]:
                 rows.append(row)
             suffix = "-jump" if kind == "jump" else ""
             png = out / "moments" / store.safe(metric) / f"{store.safe(clip)}-f{frame}{suffix}.png"
-            title = f"{clip} · {metric} at frame {frame} (chosen by {', '.join(m['chosen_by'])})"
+            at = f"jump at frames {frame - 1}->{frame}" if kind == "jump" else f"at frame {frame}"
+            title = f"{clip} · {metric} {at} (chosen by {', '.join(m['chosen_by'])})"
             tiles.grid(rows, title, png, missing="not kept by this run")
-            vals = ", ".join(f"{n} {fmt(v)}" for n, v in zip(names, values))
+            vals = ", ".join(f"{n} {fmt(v)}{unit}" for n, v in zip(names, values))
             lines += [f"- {clip}, frame {frame}: {vals} (among the worst of {', '.join(m['chosen_by'])})", "",
                       f"  ![{metric} {clip} frame {frame}]({_rel(png, out)})", ""]
     return lines
@@ -180,7 +183,7 @@ def compare(run_dirs: list[Path], out: Path) -> Path:
              "is made from what the runs kept.", "", "## Metrics", "",
              "Mean of clip means with a 95% bootstrap interval over clips; — means not computed or not a score.",
              ""]
-    lines += metric_table(runs, names) + ["", "## Over time", ""]
+    lines += metric_table(runs, names, out) + ["", "## Over time", ""]
     loaded = [plots._load_run(r["dir"]) for r in runs]
     labels = list(dict.fromkeys(lb for r in runs for lb in r["summary"]["metrics"] if _scored(r, lb)))
     (out / "plots").mkdir(exist_ok=True)

@@ -79,6 +79,13 @@ def _as_uint8(frames: torch.Tensor) -> np.ndarray:
     return np.moveaxis(x, 1, -1)  # (k,3,R,L) -> (k,R,L,3)
 
 
+def _candidates(size: int) -> np.ndarray:
+    """Up to CANDIDATES evenly spaced lines, a sixteenth of the size away from the borders (edges are
+    where resampling and padding show, not the method's temporal behaviour)."""
+    margin = size // 16
+    return np.unique(np.linspace(margin, size - 1 - margin, min(CANDIDATES, size)).round()).astype(int)
+
+
 def _spread(scores: np.ndarray, positions: np.ndarray, n: int, gap: float) -> list[int]:
     """The ``n`` lowest-scoring positions at least ``gap`` apart."""
     chosen: list[int] = []
@@ -126,10 +133,8 @@ class ProfileRecorder:
         self.has_gt = False
         self.sr: dict[str, np.ndarray] = {}
         self.gt: dict[str, np.ndarray] = {}
-        self._cand_rows = np.unique(np.linspace(0, self.height - 1, min(CANDIDATES, self.height)).round()
-                                    ).astype(int)
-        self._cand_cols = np.unique(np.linspace(0, self.width - 1, min(CANDIDATES, self.width)).round()
-                                    ).astype(int)
+        self._cand_rows = _candidates(self.height)
+        self._cand_cols = _candidates(self.width)
         self._observed = 0
         self._early: list[tuple[int, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]] = []
         self._ref_rows: list[np.ndarray] = []  # (3, n_cand, W) of the reference, first pick_frames frames

@@ -1,14 +1,15 @@
 """A run's pictures on disk, and the report section that shows them.
 
-Per clip: ``profiles/<clip>.npz`` (the profile arrays and their rows), ``profiles/<clip>/row-<y>.png`` and
+Per clip: ``profiles/<clip>.json`` (rows, cuts, chunk boundaries, sampled frames), the raw profiles as
+lossless images ``profiles/<clip>/raw/<row-y|col-x>.<output|gt>.png`` (time down, position across; PNG holds
+them in about half the bytes of a compressed array), and the figures ``profiles/<clip>/row-<y>.png`` and
 ``col-<x>.png``; ``moments/<clip>.json`` (the kept moments), ``moments/<clip>.npz`` (their crops, lossless)
-and ``moments/<metric>/<clip>-f<frame>[-jump].png``. Files are written whole (atomic replace); the arrays
-are what ``compare`` reads, the PNGs what a person looks at.
+and ``moments/<metric>/<clip>-f<frame>[-jump].png``. Files are written whole (atomic replace); the raw data
+is what ``compare`` reads, the figures what a person looks at.
 """
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 from pathlib import Path
@@ -27,6 +28,17 @@ K_SHOWN = 4  # worst moments per metric and kind shown for a run (over all its c
 def safe(name: str) -> str:
     """A file-name-safe form of a metric label or clip id."""
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", name).strip("_") or "_"
+
+
+RAW = {"sr": "output", "gt": "gt"}
+
+
+def _png_bytes(arr: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -51,9 +63,14 @@ def _meta(payload: dict[str, Any]) -> dict[str, Any]:
 def _save_profiles(run_dir: Path, payload: dict[str, Any], method: str) -> None:
     prof = payload["profiles"]
     clip = payload["clip"]
-    arrays = {k.replace("/", "__"): v for k, v in prof.items()}
-    arrays["meta"] = np.array(json.dumps(_meta(payload)))
-    records.atomic_write_bytes(run_dir / "profiles" / f"{safe(clip)}.npz", _npz_bytes(arrays))
+    for key, arr in prof.items():
+        if "/" in key:
+            who, name = key.split("/")
+            records.atomic_write_bytes(run_dir / "profiles" / safe(clip) / "raw" / f"{name}.{RAW[who]}.png",
+                                       _png_bytes(arr))
+    records.write_json(run_dir / "profiles" / f"{safe(clip)}.json",
+                       {**_meta(payload), "frame_index": prof["frame_index"].tolist(),
+                        "profiles": sorted(k.split("/")[1] for k in prof if k.startswith("sr/"))})
     for key in (k for k in prof if k.startswith("sr/")):
         name = key[3:]
         layers = [(f"output of {method}", prof[key], payload.get("chunk_boundaries"))]
@@ -115,9 +132,11 @@ def render_moments(run_dir: Path, k: int = K_SHOWN) -> list[Path]:
     run_dir = Path(run_dir)
     moments = read_moments(run_dir)
     keep: list[Path] = []
+    selected: list[dict[str, Any]] = []
     crops_of: dict[str, dict[str, np.ndarray]] = {}
     for metric, kind in dict.fromkeys((m["metric"], m["kind"]) for m in moments):
         for m in worst(moments, metric, kind, k):
+            selected.append(m)
             if m["clip"] not in crops_of:
                 crops_of[m["clip"]] = load_crops(run_dir, m["clip"])
             crops = crops_of[m["clip"]]
@@ -134,7 +153,23 @@ def render_moments(run_dir: Path, k: int = K_SHOWN) -> list[Path]:
     for old in (run_dir / "moments").glob("*/*.png"):
         if old not in keep:
             old.unlink()
+    _prune(run_dir, selected)
     return keep
+
+
+def _prune(run_dir: Path, selected: list[dict[str, Any]]) -> None:
+    """Keep on disk only the moments shown (and their crops): a moment not among the run's worst K can never
+    come back, as clips added later (--resume) only raise the bar."""
+    wanted = {(m["clip"], m["metric"], m["kind"], m["frame"]) for m in selected}
+    for path in sorted((run_dir / "moments").glob("*.json")):
+        doc = records.read_json(path)
+        kept = [m for m in doc["moments"] if (m["clip"], m["metric"], m["kind"], m["frame"]) in wanted]
+        if len(kept) == len(doc["moments"]):
+            continue
+        keys = {crop_key(t, m["box"], w) for m in kept for t in m["frames_shown"] for w in ("lr", "sr", "gt")}
+        crops = load_crops(run_dir, doc["clip"])
+        records.atomic_write_bytes(path.with_suffix(".npz"), _npz_bytes({k: v for k, v in crops.items() if k in keys}))
+        records.write_json(path, {**doc, "moments": kept})
 
 
 def read_moments(run_dir: Path) -> list[dict[str, Any]]:
@@ -162,7 +197,7 @@ def report_section(run_dir: Path, scored: list[str], k: int = K_SHOWN) -> list[s
     rows = [(lb, found[lb]) for lb in scored if lb in found]
     if rows:
         lines += ["## Drift", "", drift.EXPLAIN, ""] + drift.table_lines(rows) + [""]
-    pngs = sorted((run_dir / "profiles").glob("*/*.png"))
+    pngs = sorted((run_dir / "profiles").glob("*/*.png"))  # the figures (raw data sits one folder lower)
     if pngs:
         lines += ["## Temporal profiles", "",
                   "One row (or column) of every output frame stacked over time, above the ground truth's at the "
@@ -192,12 +227,19 @@ def report_section(run_dir: Path, scored: list[str], k: int = K_SHOWN) -> list[s
 
 def load_profiles(run_dir: Path, clip: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """(arrays keyed ``sr/row-12`` etc., meta) of one clip of a run, or None if it kept none."""
-    path = Path(run_dir) / "profiles" / f"{safe(clip)}.npz"
+    from PIL import Image
+
+    path = Path(run_dir) / "profiles" / f"{safe(clip)}.json"
     if not path.is_file():
         return None
-    with np.load(path) as z:
-        arrays = {k.replace("__", "/"): z[k] for k in z.files if k != "meta"}
-        meta = json.loads(str(z["meta"]))
+    meta = records.read_json(path)
+    arrays = {"frame_index": np.asarray(meta["frame_index"], np.int64)}
+    for name in meta["profiles"]:
+        for who, tag in RAW.items():
+            raw = path.parent / safe(clip) / "raw" / f"{name}.{tag}.png"
+            if raw.is_file():
+                with Image.open(raw) as im:
+                    arrays[f"{who}/{name}"] = np.asarray(im.convert("RGB"))
     return arrays, meta
 
 
