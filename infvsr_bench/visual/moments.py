@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .profiles import to_u8
+
 K = 4
 CROP = 96  # crop side in output pixels
 
@@ -30,7 +32,7 @@ class Watched:
 
 def _u8(frame: torch.Tensor) -> np.ndarray:
     """(3, h, w) float in [0, 1] → (h, w, 3) uint8."""
-    return frame.clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()  # (3,h,w) -> (h,w,3)
+    return np.ascontiguousarray(to_u8(frame).transpose(1, 2, 0))  # (3,h,w) -> (h,w,3)
 
 
 def detail_box(lr: torch.Tensor, side: int) -> tuple[int, int]:

@@ -73,10 +73,16 @@ class ProfileSpec:
                 raise BadInput(f"--profiles: {name} {bad[0]} is outside the {width}x{height} output of {where}")
 
 
-def _as_uint8(frames: torch.Tensor) -> np.ndarray:
+def to_u8(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Float in [0, 1] → uint8 rounded to nearest (as torch.round), in numpy: these slices are small, and
+    torch's threaded kernels cost more than the work on them on a busy machine."""
+    a = x.numpy() if isinstance(x, torch.Tensor) else x
+    return np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _as_uint8(frames: torch.Tensor | np.ndarray) -> np.ndarray:
     """(k, 3, ..., L) float in [0, 1] → uint8 (k, ..., L, 3)."""
-    x = frames.clamp(0, 1).mul(255.0).round_().to(torch.uint8).numpy()
-    return np.moveaxis(x, 1, -1)  # (k,3,R,L) -> (k,R,L,3)
+    return np.moveaxis(to_u8(frames), 1, -1)  # (k,3,R,L) -> (k,R,L,3)
 
 
 def _candidates(size: int) -> np.ndarray:
@@ -159,18 +165,20 @@ class ProfileRecorder:
         keep = [i for i in range(k) if (self.seen + i) % self.stride == 0]
         if keep:
             slot = [(self.seen + i) // self.stride for i in keep]
-            self._store(self.sr, sr[keep], slot)
+            self._store(self.sr, sr, keep, slot)
             if hr is not None:
-                self._store(self.gt, hr[keep], slot)
+                self._store(self.gt, hr, keep, slot)
         self.seen += k
 
-    def _store(self, into: dict[str, np.ndarray], frames: torch.Tensor, slot: list[int]) -> None:
+    def _store(self, into: dict[str, np.ndarray], frames: torch.Tensor, keep: list[int], slot: list[int]) -> None:
+        """Copy the chosen lines of frames ``keep`` of a chunk into time samples ``slot``."""
+        x = frames.numpy()
         if self.rows:
-            rows = _as_uint8(frames[:, :, self.rows, :])  # (k,3,R,W) -> (k,R,W,3)
+            rows = _as_uint8(x[:, :, self.rows, :][keep])  # (k,3,R,W) -> (k,R,W,3)
             for j, y in enumerate(self.rows):
                 into[f"row-{y}"][slot] = rows[:, j]
         if self.cols:
-            cols = _as_uint8(frames[:, :, :, self.cols].transpose(2, 3))  # (k,3,H,C) -> (k,C,H,3)
+            cols = _as_uint8(x[:, :, :, self.cols][keep].transpose(0, 1, 3, 2))  # (k,3,H,C) -> (k,C,H,3)
             for j, x in enumerate(self.cols):
                 into[f"col-{x}"][slot] = cols[:, j]
 
