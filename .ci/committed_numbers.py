@@ -5,7 +5,8 @@ the versions committed at HEAD (read with `git show`):
 
 * ``reports/**/summary.json`` and ``reports/**/clips.jsonl``: every number and string, recursively, except
   what measures the machine rather than the method (``throughput`` blocks, wall times, timestamps, host,
-  argv, git revision, package versions);
+  argv, git revision, package versions) and checksums of what holds such fields (a clip line's, a frames
+  file's);
 * ``reports/**/frames/*.npz``: every per-frame series;
 * ``leaderboard.md``: every line, with the FPS column left out of its tables.
 
@@ -30,7 +31,9 @@ import numpy as np
 
 VOLATILE_KEYS = {"throughput", "created", "host", "argv", "git", "versions", "wall_seconds", "fps",
                  "peak_rss_mb", "method_seconds", "first_frame_ms", "latency_p50_ms", "latency_p95_ms",
-                 "metrics_device_mb", "timing"}
+                 "metrics_device_mb", "timing",
+                 # checksums of a line or file that holds timings or a zip timestamp: what they cover is compared
+                 "line_sha256", "frames_sha256"}
 DEFAULT_TOL = 1e-6
 METRIC_TOL = (("semantic-", 1e-5), ("vmaf", 1e-4))
 

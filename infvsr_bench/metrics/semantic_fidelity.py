@@ -22,6 +22,7 @@ class SemanticFidelity(StreamingMetric):
     higher_is_better: ClassVar[bool] = True
     mode: ClassVar[str] = "FR"
     unit: ClassVar[str] = "cos"
+    param_limits: ClassVar[dict[str, str]] = {"batch_size": ">= 1"}
 
     def __init__(self, backbone: str | FeatureBackbone = "mobilenet_v2", pretrained: bool = True,
                  weights_path: str | None = None, device: str = "cpu", batch_size: int = 32, window: int = 100):
