@@ -29,14 +29,12 @@ weights: install
 DEMO_WEIGHTS := mobilenet_v2 realesr-animevideov3-x4
 DEMO_LEARNED_FRAMES := 300
 DEMO_LEARNED := reports/synthetic-long-max$(DEMO_LEARNED_FRAMES)
-DEMO_RUNS := reports/synthetic-long/bicubic reports/synthetic-long/lanczos reports/synthetic-long/plots $(DEMO_LEARNED) \
-	reports/synthetic-long/compare
+DEMO_RUNS := reports/synthetic-long/bicubic reports/synthetic-long/lanczos reports/synthetic-long/plots $(DEMO_LEARNED)
 demo: install
 	rm -rf $(DEMO_RUNS)  # the demo owns these folders (they are in git); recompute them from scratch
 	$(BENCH) weights fetch $(DEMO_WEIGHTS)
 	$(BENCH) run --runs-root reports
 	$(BENCH) plot reports/synthetic-long/bicubic reports/synthetic-long/lanczos --out reports/synthetic-long/plots
-	$(BENCH) compare reports/synthetic-long/bicubic reports/synthetic-long/lanczos --out reports/synthetic-long/compare
 	$(BENCH) run --method realesr-animevideov3,bicubic,lanczos --max-frames $(DEMO_LEARNED_FRAMES) --runs-root reports
 	$(BENCH) plot $(DEMO_LEARNED)/realesr-animevideov3 $(DEMO_LEARNED)/bicubic $(DEMO_LEARNED)/lanczos \
 		--out $(DEMO_LEARNED)/plots
