@@ -99,7 +99,7 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
     if spec.max_frames is not None and spec.max_frames < 1:
         raise BadInput(f"--max-frames must be at least 1, got {spec.max_frames}")
     _check_device(spec.device)
-    _scale_from_dataset(spec)
+    manifest = _scale_from_dataset(spec)  # the manifest when the method needed its scale, else None
     method = build_method(spec)
     metric_specs = list(spec.metrics) if spec.metrics else list(DEFAULT_METRICS)
     metrics = [metric_from_spec(s, device=spec.device) for s in metric_specs]  # networks on the run's device
@@ -108,7 +108,8 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
         raise BadInput(f"metric listed twice: {', '.join(sorted({x for x in labels if labels.count(x) > 1}))}")
     metrics, unavailable = _split_by_weights(metrics, explicit=bool(spec.metrics))
 
-    manifest = datasets.resolve(spec.dataset, max_frames=spec.max_frames, check=False)
+    if manifest is None:  # resolved after the method and metrics are known good: it may build the dataset
+        manifest = datasets.resolve(spec.dataset, max_frames=spec.max_frames, check=False)
     datasets.verify(manifest, hashes=spec.verify_hashes)
     if int(manifest["scale"]) != method.info.scale:
         raise BadInput(f"method {method.info.name} upscales x{method.info.scale} but dataset "
@@ -147,14 +148,17 @@ def prepare(spec: RunSpec, runs_root: Path = Path("runs")) -> PreparedRun:
                        dataset_info, metric_desc)
 
 
-def _scale_from_dataset(spec: RunSpec) -> None:
+def _scale_from_dataset(spec: RunSpec) -> dict[str, Any] | None:
     """A method that serves several scales (class attribute ``scale_from_dataset``) is given the dataset's
-    scale unless the user chose one: written into the spec's parameters, so Ray workers build the same."""
+    scale unless the user chose one: written into the spec's parameters, so Ray workers build the same.
+    Returns the manifest it resolved for that (None when it needed none), so :func:`prepare` resolves once."""
     from .methods import METHODS
 
     if getattr(METHODS.get(spec.method), "scale_from_dataset", False) and "scale" not in spec.method_params:
         manifest = datasets.resolve(spec.dataset, max_frames=spec.max_frames, check=False)
         spec.method_params = {**spec.method_params, "scale": int(manifest["scale"])}
+        return manifest
+    return None
 
 
 def build_method(spec: RunSpec) -> Method:
